@@ -1,0 +1,193 @@
+"""`snnbench` (also `python -m bench`): run, eval, train, zoo, leaderboard.
+
+Exit status: 0 success, 1 a check failed (invalid card, stale leaderboard), 2 bad input (one line on
+stderr saying what is wrong and how to fix it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from bench.errors import BenchError
+
+
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (cuda when present, else cpu), cpu, cuda, cuda:N")
+    p.add_argument("--batch-size", type=int, default=None, help="points per attack batch (default from bench.toml)")
+
+
+def _add_eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default=None, help="gauntlet preset from bench.toml (default: quick)")
+    p.add_argument("--eps", type=float, default=None, help="L-inf budget in [0,1] (default: the threat model's primary eps)")
+    p.add_argument("--threat-model", default=None, help="threat model from bench.toml (default: Linf)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test points")
+    p.add_argument("--seed", type=int, default=None, help="attack seed (default from bench.toml)")
+    _add_runtime_args(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="snnbench", description="Adversarial robustness benchmark for spiking neural networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="main job: evaluate the zoo (one seed per family) and regenerate the leaderboard")
+    _add_eval_args(p)
+    p.add_argument("--all-seeds", action="store_true", help="evaluate every zoo entry, not one seed per family")
+    p.add_argument("--reuse", action="store_true", help="reuse stored results with the same configuration hash")
+    p.add_argument("--dataset", default=None, help="only zoo entries of this data set (default: bench.toml's default)")
+
+    p = sub.add_parser("eval", help="evaluate one model (zoo id or card path) under a preset")
+    p.add_argument("model", help="zoo model id (see `snnbench zoo list`) or path to a card .toml")
+    _add_eval_args(p)
+    p.add_argument("--force", action="store_true", help="recompute even when an identical result is stored")
+
+    p = sub.add_parser("train", help="train a zoo recipe and register its card and checkpoint")
+    p.add_argument("recipe", help="recipe name (e.g. baseline)")
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's number of epochs")
+    p.add_argument("--out-dir", default=None, help="write cards/ and checkpoints/ here instead of models_zoo/")
+    _add_runtime_args(p)
+
+    p = sub.add_parser("zoo", help="list, show or validate zoo entries")
+    zsub = p.add_subparsers(dest="zoo_command", required=True)
+    zsub.add_parser("list", help="one line per zoo entry")
+    zs = zsub.add_parser("show", help="print one card")
+    zs.add_argument("model")
+    zv = zsub.add_parser("validate", help="schema, hash, loads, clean accuracy within 0.5 points of the claim")
+    zv.add_argument("models", nargs="*", help="ids to validate (default: all)")
+    zv.add_argument("--no-accuracy", action="store_true", help="skip the clean-accuracy check")
+    zv.add_argument("--device", default="auto")
+
+    p = sub.add_parser("leaderboard", help="rebuild reports/leaderboard.{md,csv} from stored results (runs no model)")
+    p.add_argument("--check", action="store_true", help="exit 1 when the committed reports are stale")
+    return parser
+
+
+def _print_result(result: dict, path, reused: bool) -> None:
+    status = "reused" if reused else f"{result['provenance']['wall_seconds']:.1f}s"
+    print(
+        f"{result['model_id']}: preset {result['preset']} v{result['preset_version']} eps={result['eps']:g} n={result['n_points']} "
+        f"clean {result['clean_acc']:.2f}  own-SG {result['own_sg_robust_acc'] if result['own_sg_robust_acc'] is not None else '-'}  "
+        f"worst-case {result['robust_acc']:.2f}  flags [{' '.join('F%d' % f['id'] for f in result['flags'])}]  ({status})"
+    )
+    print(f"  -> {path}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bench.evaluate import evaluate
+
+    result, path, reused = evaluate(
+        args.model, preset=args.preset or "quick", eps=args.eps, threat_model=args.threat_model or "Linf",
+        limit=args.limit, device=args.device, batch_size=args.batch_size, seed=args.seed, force=args.force,
+    )
+    _print_result(result, path, reused)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.config import load_config
+    from bench.evaluate import evaluate
+    from bench.leaderboard import write_leaderboard
+    from models_zoo.zoo import list_cards
+
+    cfg = load_config()
+    dataset = args.dataset or cfg["defaults"]["dataset"]
+    preset = args.preset or cfg["defaults"]["preset"]
+    cards = [c for c in list_cards() if c.dataset == dataset]
+    if not args.all_seeds:
+        first: dict[str, object] = {}
+        for c in sorted(cards, key=lambda c: (c.family, c.training["seed"], c.id)):
+            first.setdefault(c.family, c)
+        cards = sorted(first.values(), key=lambda c: c.id)  # type: ignore[attr-defined]
+    if not cards:
+        raise BenchError(f"no zoo entries for data set '{dataset}': train one with `snnbench train baseline --dataset {dataset}`")
+    t0 = time.time()
+    print(f"evaluating {len(cards)} zoo model(s) on {dataset} with preset {preset}: {', '.join(c.id for c in cards)}")
+    for card in cards:
+        result, path, reused = evaluate(
+            card, preset=preset, eps=args.eps, threat_model=args.threat_model or cfg["defaults"]["threat_model"],
+            limit=args.limit, device=args.device, batch_size=args.batch_size, seed=args.seed, force=not args.reuse,
+        )
+        _print_result(result, path, reused)
+    for p in write_leaderboard():
+        print(f"wrote {p}")
+    print(f"done in {time.time() - t0:.1f}s")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models_zoo.training import train
+
+    card = train(args.recipe, args.dataset, args.seed, out_dir=args.out_dir, device=args.device,
+                 overrides={"epochs": args.epochs, "batch_size": args.batch_size})
+    print(f"{card.id}: clean accuracy {card.claimed_clean_acc:.2f}% in {card.training['train_seconds']}s")
+    print(f"  card {card.path}\n  checkpoint {card.checkpoint_path} (sha256 {card.sha256[:12]}...)")
+    return 0
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from models_zoo.zoo import get_card, list_cards
+
+    if args.zoo_command == "list":
+        cards = list_cards()
+        print(f"{'id':<34} {'family':<18} {'dataset':<9} {'arch':<8} {'T':>2} {'neuron':<6} {'train SG':<14} {'clean':>6}")
+        for c in cards:
+            s = c.summary()
+            print(f"{c.id:<34} {c.family:<18} {c.dataset:<9} {c.architecture:<8} {c.time_steps:>2} {s['neuron']:<6} {s['training_sg']:<14} {c.claimed_clean_acc:>6.2f}")
+        return 0
+    if args.zoo_command == "show":
+        card = get_card(args.model)
+        print(f"# {card.path}")
+        print(card.path.read_text() if card.path else card.data)
+        return 0
+    from bench.device import resolve_device
+    from models_zoo.validate import validate_card
+
+    dev = resolve_device(args.device)
+    cards = [get_card(m) for m in args.models] if args.models else list_cards()
+    failed = 0
+    for card in cards:
+        v = validate_card(card, str(dev), check_accuracy=not args.no_accuracy)
+        failed += not v.ok
+        print(f"{'ok  ' if v.ok else 'FAIL'} {card.id}: {v.message}")
+    print(f"{len(cards) - failed}/{len(cards)} cards valid")
+    return 1 if failed else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench.leaderboard import stale_files, write_leaderboard
+
+    if args.check:
+        stale = stale_files()
+        if stale:
+            print(f"stale: {', '.join(stale)}: run `snnbench leaderboard` and commit reports/", file=sys.stderr)
+            return 1
+        print("leaderboard up to date")
+        return 0
+    for p in write_leaderboard():
+        print(f"wrote {p}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "eval": cmd_eval, "train": cmd_train, "zoo": cmd_zoo, "leaderboard": cmd_leaderboard}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BenchError as e:
+        print(f"snnbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("snnbench: interrupted; rerun the same command to resume from the last finished chunk", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""bench.toml: data sets, threat models, presets and paths, read with tomllib.
+
+Presets are data. :func:`resolve_preset` returns the fully resolved attack list of a preset, and
+:func:`config_hash` hashes any resolved configuration canonically (sorted-key JSON, sha256), so that
+results can record exactly what produced them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError, unknown_name_error
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = PROJECT_ROOT / "bench.toml"
+
+ATTACK_DEFAULTS: dict[str, Any] = {"rule": "own", "on": "unbroken"}
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise BenchError(f"config file {p} not found: run from a clone of snn-robustbench or pass --config")
+    try:
+        with p.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise BenchError(f"config file {p} is not valid TOML: {e}") from None
+
+
+def load_config(path: str | Path | None = None) -> dict[str, Any]:
+    """Return a deep copy of the parsed bench.toml (default: the project's own)."""
+    return copy.deepcopy(_load(str(Path(path or DEFAULT_CONFIG).resolve())))
+
+
+def project_path(relative: str | Path) -> Path:
+    """Resolve a path from bench.toml relative to the project root (absolute paths pass through)."""
+    p = Path(relative)
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def results_dir(cfg: dict[str, Any] | None = None) -> Path:
+    cfg = cfg or load_config()
+    return project_path(os.environ.get("SNNBENCH_RESULTS_DIR", cfg["paths"]["results_dir"]))
+
+
+def reports_dir(cfg: dict[str, Any] | None = None) -> Path:
+    cfg = cfg or load_config()
+    return project_path(os.environ.get("SNNBENCH_REPORTS_DIR", cfg["paths"]["reports_dir"]))
+
+
+def dataset_config(name: str, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    cfg = cfg or load_config()
+    if name not in cfg["datasets"]:
+        raise unknown_name_error("dataset", name, cfg["datasets"])
+    return dict(cfg["datasets"][name], name=name)
+
+
+def threat_model_config(name: str, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    cfg = cfg or load_config()
+    if name not in cfg["threat_models"]:
+        raise unknown_name_error("threat model", name, cfg["threat_models"])
+    tm = dict(cfg["threat_models"][name], name=name)
+    if tm.get("norm") != "Linf":
+        raise BenchError(f"threat model '{name}' has norm {tm.get('norm')!r}: only 'Linf' is implemented")
+    return tm
+
+
+def resolve_preset(name: str, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return {name, version, description, attacks: [resolved attack dicts]} for a preset.
+
+    Each attack gets the defaults filled in, so that the resolved dict (and its hash) says everything.
+    """
+    cfg = cfg or load_config()
+    presets = cfg.get("presets", {})
+    if name not in presets:
+        raise unknown_name_error("preset", name, presets)
+    raw = presets[name]
+    if "version" not in raw or not isinstance(raw["version"], int):
+        raise BenchError(f"preset '{name}' in bench.toml has no integer 'version': add version = 1")
+    attacks = []
+    seen: set[str] = set()
+    for i, a in enumerate(raw.get("attacks", [])):
+        if "attack" not in a or "name" not in a:
+            raise BenchError(f"preset '{name}' attack #{i + 1} needs both 'name' and 'attack' keys")
+        if a["name"] in seen:
+            raise BenchError(f"preset '{name}' names attack '{a['name']}' twice: attack names must be unique")
+        if a.get("on", "unbroken") not in ("all", "unbroken"):
+            raise BenchError(f"preset '{name}' attack '{a['name']}': on must be 'all' or 'unbroken'")
+        seen.add(a["name"])
+        attacks.append({**ATTACK_DEFAULTS, **a})
+    if not attacks:
+        raise BenchError(f"preset '{name}' lists no attacks")
+    own = raw.get("own_sg_attack")
+    if own is not None:
+        match = [a for a in attacks if a["name"] == own]
+        if not match or match[0]["on"] != "all" or match[0]["rule"] != "own":
+            raise BenchError(
+                f"preset '{name}': own_sg_attack '{own}' must name one of its attacks with rule = 'own' and on = 'all'"
+            )
+    return {
+        "name": name,
+        "version": raw["version"],
+        "description": raw.get("description", ""),
+        "own_sg_attack": own,
+        "attacks": attacks,
+    }
+
+
+def config_hash(obj: Any) -> str:
+    """sha256 of the canonical JSON of ``obj`` (sorted keys, no whitespace), first 16 hex digits."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""The model zoo: architectures, training recipes (defenses), validated model cards, hashed checkpoints."""
