@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("leaderboard", help="rebuild reports/leaderboard.{md,csv} from stored results (runs no model)")
     p.add_argument("--check", action="store_true", help="exit 1 when the committed reports are stale")
+    p.add_argument("--include-subsets", action="store_true", help="also rank results on a --limit subset of the test set")
     return parser
 
 
@@ -162,13 +163,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.leaderboard import stale_files, write_leaderboard
 
     if args.check:
-        stale = stale_files()
+        stale = stale_files(include_subsets=args.include_subsets)
         if stale:
             print(f"stale: {', '.join(stale)}: run `snnbench leaderboard` and commit reports/", file=sys.stderr)
             return 1
         print("leaderboard up to date")
         return 0
-    for p in write_leaderboard():
+    for p in write_leaderboard(include_subsets=args.include_subsets):
         print(f"wrote {p}")
     return 0
 

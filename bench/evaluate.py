@@ -76,8 +76,8 @@ def _chunk_from_json(d: dict[str, Any]) -> tuple[ChunkOutcome, float]:
     )
 
 
-def _merge(chunks: list[ChunkOutcome]) -> ChunkOutcome:
-    names = list(chunks[0].per_attack)
+def _merge(chunks: list[ChunkOutcome], names: list[str]) -> ChunkOutcome:
+    """Concatenate chunks; attack columns in preset order (stored chunks come back key-sorted)."""
     stats: dict[str, dict[str, int]] = {n: {} for n in names}
     for c in chunks:
         for n in names:
@@ -226,7 +226,7 @@ def evaluate(
         chunks.append(outcome)
         seconds += secs
     bar.close()
-    merged = _merge(chunks)
+    merged = _merge(chunks, [a["name"] for a in resolved["attacks"]])
     summary = summarise(merged, resolved)
 
     # -- flags ------------------------------------------------------------------------------

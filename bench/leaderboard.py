@@ -150,20 +150,20 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
     return {"leaderboard.md": render_markdown(df), "leaderboard.csv": render_csv(df)}
 
 
-def write_leaderboard(results_root: Path | None = None, out_dir: Path | None = None) -> list[Path]:
+def write_leaderboard(results_root: Path | None = None, out_dir: Path | None = None, include_subsets: bool = False) -> list[Path]:
     out_dir = out_dir or reports_dir()
     written = []
-    for name, content in render_all(results_root).items():
+    for name, content in render_all(results_root, include_subsets).items():
         atomic_write_text(out_dir / name, content)
         written.append(out_dir / name)
     return written
 
 
-def stale_files(results_root: Path | None = None, out_dir: Path | None = None) -> list[str]:
+def stale_files(results_root: Path | None = None, out_dir: Path | None = None, include_subsets: bool = False) -> list[str]:
     """Names of leaderboard files whose committed content differs from a fresh render."""
     out_dir = out_dir or reports_dir()
     stale = []
-    for name, content in render_all(results_root).items():
+    for name, content in render_all(results_root, include_subsets).items():
         p = out_dir / name
         if not p.is_file() or p.read_text() != content:
             stale.append(name)
