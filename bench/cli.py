@@ -45,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute even when an identical result is stored")
 
     p = sub.add_parser("train", help="train a zoo recipe and register its card and checkpoint")
-    p.add_argument("recipe", help="recipe name (e.g. baseline)")
-    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("recipe", nargs="?", default=None, help="recipe name (e.g. baseline); omit with --all")
+    p.add_argument("--all", action="store_true", help="train the whole zoo: every zoo recipe, seeds 0 1 2, on mnist5k (seed-major)")
+    p.add_argument("--force", action="store_true", help="with --all: retrain entries whose card and checkpoint exist")
+    p.add_argument("--dataset", default=None, help="data set (default: the recipe's, mnist5k for zoo recipes)")
+    p.add_argument("--data-root", default=None, help="torchvision root for cifar10/cifar100 (default: $SNNBENCH_DATA_ROOT or bench.toml)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's number of epochs")
     p.add_argument("--out-dir", default=None, help="write cards/ and checkpoints/ here instead of models_zoo/")
@@ -62,9 +65,34 @@ def build_parser() -> argparse.ArgumentParser:
     zv.add_argument("--no-accuracy", action="store_true", help="skip the clean-accuracy check")
     zv.add_argument("--device", default="auto")
 
+    p = sub.add_parser("perf", help="benchmark: gauntlet cost vs the forward+backward floor and vs peers (writes reports/perf.json)")
+    p.add_argument("--model", default="baseline-mnist5k-s0")
+    p.add_argument("--points", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=20, help="PGD iterations (k)")
+    p.add_argument("--eps", type=float, default=None)
+    p.add_argument("--out", default=None, help="JSON output (default reports/perf.json)")
+    _add_runtime_args(p)
+
     p = sub.add_parser("leaderboard", help="rebuild reports/leaderboard.{md,csv} from stored results (runs no model)")
     p.add_argument("--check", action="store_true", help="exit 1 when the committed reports are stale")
     p.add_argument("--include-subsets", action="store_true", help="also rank results on a --limit subset of the test set")
+    p = sub.add_parser("submit", help="validate a submitted card + checkpoint, accept it, run the gauntlet, rebuild the leaderboard")
+    p.add_argument("card", help="path to the submission's card .toml (the zoo's schema; checkpoint path relative to the card)")
+    _add_eval_args(p)
+    p.add_argument("--trust-code", action="store_true",
+                   help="allow a custom architecture ('file.py:factory'): this RUNS the submitter's Python code; read it first")
+    p.add_argument("--validate-only", action="store_true", help="run the checks only: copy nothing, run no attack")
+    p.add_argument("--replace", action="store_true", help="overwrite an already accepted submission with the same id")
+
+    p = sub.add_parser("compare", help="CI gate: is HEAD more robust than BASE on the same points? (paired exact McNemar)")
+    p.add_argument("base", help="BASE model: zoo id, accepted submission id, or card .toml path")
+    p.add_argument("head", help="HEAD model: zoo id, accepted submission id, or card .toml path")
+    _add_eval_args(p)
+    p.add_argument("--require-gain", type=float, default=0.0,
+                   help="pass only if robust(HEAD) - robust(BASE) >= G points (default 0; negative tolerates a drop)")
+    p.add_argument("--max-clean-drop", type=float, default=None, help="fail if clean(BASE) - clean(HEAD) > D points (default: not checked)")
+    p.add_argument("--alpha", type=float, default=None, help="also require the robust gain to be significant: McNemar p < ALPHA")
+
     return parser
 
 
@@ -121,10 +149,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from models_zoo.training import train
+    from models_zoo.recipes import get_recipe
+    from models_zoo.training import train, train_all
 
-    card = train(args.recipe, args.dataset, args.seed, out_dir=args.out_dir, device=args.device,
-                 overrides={"epochs": args.epochs, "batch_size": args.batch_size})
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size}
+    if args.all:
+        if args.recipe or args.dataset not in (None, "mnist5k"):
+            raise BenchError("--all trains every zoo recipe on mnist5k with the recorded seeds: drop the recipe name and --dataset")
+        t0 = time.time()
+        cards = train_all(force=args.force, out_dir=args.out_dir, device=args.device, overrides=overrides)
+        print(f"zoo: {len(cards)} model(s) trained in {time.time() - t0:.0f}s")
+        return 0
+    if not args.recipe:
+        raise BenchError("name a recipe to train (see models_zoo/recipes.py), or pass --all for the whole zoo")
+    dataset = args.dataset or get_recipe(args.recipe).default_dataset
+    card = train(args.recipe, dataset, args.seed, out_dir=args.out_dir, device=args.device,
+                 overrides=overrides, data_root=args.data_root)
     print(f"{card.id}: clean accuracy {card.claimed_clean_acc:.2f}% in {card.training['train_seconds']}s")
     print(f"  card {card.path}\n  checkpoint {card.checkpoint_path} (sha256 {card.sha256[:12]}...)")
     return 0
@@ -174,7 +214,75 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "eval": cmd_eval, "train": cmd_train, "zoo": cmd_zoo, "leaderboard": cmd_leaderboard}
+def cmd_perf(args: argparse.Namespace) -> int:
+    from bench.config import load_config, reports_dir, threat_model_config
+    from bench.data import load_dataset
+    from bench.device import resolve_device
+    from bench.io import atomic_write_json
+    from bench.perf import run_perf
+    from models_zoo.zoo import get_card, load_model
+
+    cfg = load_config()
+    card = get_card(args.model)
+    dev = resolve_device(args.device)
+    test = load_dataset(card.dataset).test.head(args.points)
+    eps = args.eps if args.eps is not None else threat_model_config(cfg["defaults"]["threat_model"], cfg)["eps"]
+    batch = args.batch_size or int(cfg["defaults"]["batch_size"])
+    fig = run_perf(load_model(card, dev), test.x, test.y, eps, args.steps, batch)
+    fig["model_id"] = card.id
+    rows = [
+        ("(a) floor: fwd+bwd per point-iteration", f"{1e3 * fig['floor_s_per_point_iter']:.3f} ms"),
+        (f"(b) our PGD-{args.steps} per point-iteration", f"{1e3 * fig['pgd_s_per_point_iter']:.3f} ms"),
+        ("(b)/(a) total time (median over batches)", f"{fig['pgd_over_floor']:.3f} ({fig['pgd_over_floor_median_batch']:.3f})"),
+        ("(c) torchattacks PGD per point-iteration",
+         "not installed (pip install -e '.[peers]')" if fig["torchattacks_s_per_point_iter"] is None
+         else f"{1e3 * fig['torchattacks_s_per_point_iter']:.3f} ms (ours {fig['speedup_vs_torchattacks']:.2f}x faster)"),
+        ("robust acc: ours / torchattacks", f"{fig['pgd_robust_acc']:.2f} / {fig['torchattacks_robust_acc'] if fig['torchattacks_robust_acc'] is not None else '-'}"),
+        ("(e) peak memory", f"{fig['peak_memory_mb']:.0f} MiB"),
+    ]
+    print(f"| {card.id}, {fig['points']} points, batch {batch}, {fig['device']}, {fig['threads']} threads | |")
+    print("|---|---|")
+    for k, v in rows:
+        print(f"| {k} | {v} |")
+    out = args.out or str(reports_dir(cfg) / "perf.json")
+    atomic_write_json(out, fig)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from bench.submit import submit
+
+    out = submit(
+        args.card, preset=args.preset or "quick", eps=args.eps, threat_model=args.threat_model or "Linf", limit=args.limit,
+        device=args.device, batch_size=args.batch_size, seed=args.seed, trust_code=args.trust_code, replace=args.replace,
+        validate_only=args.validate_only, report=print, progress=sys.stderr.isatty(),
+    )
+    if out.result is not None:
+        _print_result(out.result, out.result_path, False)
+        for p in out.leaderboard:
+            print(f"wrote {p}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import append_step_summary, compare
+
+    c = compare(
+        args.base, args.head, preset=args.preset or "quick", eps=args.eps, threat_model=args.threat_model or "Linf",
+        limit=args.limit, device=args.device, batch_size=args.batch_size, seed=args.seed, require_gain=args.require_gain,
+        max_clean_drop=args.max_clean_drop, alpha=args.alpha, progress=sys.stderr.isatty(),
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    md = c.markdown()
+    print(md, end="")
+    summary = append_step_summary(md)
+    if summary:
+        print(f"appended to {summary}", file=sys.stderr)
+    return 0 if c.passed else 1
+
+
+COMMANDS = {"submit": cmd_submit, "compare": cmd_compare, "perf": cmd_perf, "run": cmd_run, "eval": cmd_eval, "train": cmd_train, "zoo": cmd_zoo, "leaderboard": cmd_leaderboard}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,125 @@
+"""`snnbench perf`: how close the gauntlet runs to the hardware floor, measured in one run.
+
+All figures are ratios against references measured in the same process on the same points and batch
+size, because the machine is shared and noisy; absolute seconds are printed for context only.
+
+(a) floor: seconds per point per iteration of one forward + backward through T steps for the input
+    gradient (no attack bookkeeping);
+(b) our PGD-k per point per iteration, and (b)/(a);
+(c) torchattacks PGD at the same budget (when the optional peer is installed), and our speed ratio;
+(d) pyautoattack's AutoAttack standard vs our ``standard`` preset on the same points: wall-time ratio
+    and both robust accuracies (ours must not be higher) — when the ``standard`` preset exists;
+(e) peak memory (CPU resident set size, or CUDA peak allocation).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from attacks.algorithms import PGD
+from bench.adapter import SNNAdapter
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _floor_batch(model: SNNAdapter, xb: torch.Tensor, yb: torch.Tensor, steps: int) -> None:
+    """(a) on one batch: ``steps`` bare forward+backward passes for the input gradient."""
+    for _ in range(steps):
+        xa = xb.detach().requires_grad_(True)
+        loss = F.cross_entropy(model(xa), yb, reduction="sum")
+        torch.autograd.grad(loss, xa)
+
+
+def _pgd_batch(model: SNNAdapter, xb: torch.Tensor, yb: torch.Tensor, eps: float, steps: int, gen: torch.Generator) -> int:
+    """(b) on one batch: our PGD-k (own SG, random start, best iterate); returns the robust count."""
+    x_adv = PGD(steps=steps, restarts=1).perturb(model, xb, yb, eps, gen)
+    with torch.no_grad():
+        return int((model(x_adv).argmax(1) == yb).sum())
+
+
+def _torchattacks_batch(attack: Any, model: SNNAdapter, xb: torch.Tensor, yb: torch.Tensor) -> int:
+    x_adv = attack(xb, yb)
+    with torch.no_grad():
+        return int((model(x_adv).argmax(1) == yb).sum())
+
+
+def _timed(fn, dev: torch.device) -> tuple[float, Any]:
+    _sync(dev)
+    t0 = time.perf_counter()
+    out = fn()
+    _sync(dev)
+    return time.perf_counter() - t0, out
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_perf(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, batch_size: int) -> dict[str, Any]:
+    """Measure (a), (b), (c) and (e) in one run.
+
+    The machine is shared: the candidates are interleaved batch by batch in ABBA order (floor, ours,
+    [peer], then reversed on the next batch), so load changes hit all of them alike, and each ratio is
+    reported both as total-time ratio and as the median of per-batch ratios.
+    """
+    import statistics
+
+    dev = next(model.parameters()).device
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        import torchattacks  # optional peer
+
+        peer = torchattacks.PGD(model, eps=eps, alpha=eps / 4, steps=steps, random_start=True)
+    except ImportError:
+        peer = None
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    _floor_batch(model, x[:batch_size].to(dev), y[:batch_size].to(dev), 1)  # warm-up
+    totals = {"floor": 0.0, "ours": 0.0, "peer": 0.0}
+    robust = {"ours": 0, "peer": 0}
+    ratios_ours, ratios_peer = [], []
+    for bi, i in enumerate(range(0, len(y), batch_size)):
+        xb, yb = x[i : i + batch_size].to(dev), y[i : i + batch_size].to(dev)
+        jobs = [("floor", lambda: _floor_batch(model, xb, yb, steps)), ("ours", lambda: _pgd_batch(model, xb, yb, eps, steps, gen))]
+        if peer is not None:
+            jobs.append(("peer", lambda: _torchattacks_batch(peer, model, xb, yb)))
+        secs = {}
+        for name, fn in (jobs if bi % 2 == 0 else jobs[::-1]):
+            secs[name], out = _timed(fn, dev)
+            totals[name] += secs[name]
+            if name in robust:
+                robust[name] += out
+        ratios_ours.append(secs["ours"] / secs["floor"])
+        if peer is not None:
+            ratios_peer.append(secs["peer"] / secs["ours"])
+    pi = len(y) * steps
+    return {
+        "points": len(y),
+        "steps": steps,
+        "batch_size": batch_size,
+        "eps": eps,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "floor_s_per_point_iter": totals["floor"] / pi,
+        "pgd_s_per_point_iter": totals["ours"] / pi,
+        "pgd_over_floor": totals["ours"] / totals["floor"],
+        "pgd_over_floor_median_batch": statistics.median(ratios_ours),
+        "pgd_robust_acc": 100.0 * robust["ours"] / len(y),
+        "torchattacks_s_per_point_iter": None if peer is None else totals["peer"] / pi,
+        "speedup_vs_torchattacks": None if peer is None else totals["peer"] / totals["ours"],
+        "speedup_vs_torchattacks_median_batch": None if peer is None else statistics.median(ratios_peer),
+        "torchattacks_robust_acc": None if peer is None else 100.0 * robust["peer"] / len(y),
+        "peak_memory_mb": peak_memory_mb(dev),
+    }
