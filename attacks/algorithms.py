@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -56,30 +56,54 @@ class Attack:
 
     name: str = "attack"
 
+    #: ``whitebox`` (gradients through the attacker's backward rule), ``blackbox`` (scores only),
+    #: ``transfer`` (gradients of another model), ``noise`` (random perturbations) or ``reference``
+    #: (a packaged mix, e.g. AutoAttack): sanity flags 9 and 12 compare categories.
+    category: ClassVar[str] = "whitebox"
+
     def perturb(self, model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
         """Return adversarial images for ``(x, y)`` within the eps-ball and the box."""
         if eps < 0:
             raise BenchError(f"eps must be >= 0, got {eps}")
-        with model.backward_rule(self.rule):
-            return self._perturb(model, x, y, float(eps), generator).detach()
+        if not hasattr(self, "info"):
+            self.info: dict[str, Any] = {}
+        if not hasattr(self, "context"):
+            self.context: dict[str, Any] = {}
+        with model.backward_rule(self.rule) as rule:
+            self._active_rule = rule
+            try:
+                return self._perturb(model, x, y, float(eps), generator).detach()
+            finally:
+                self._active_rule = None
 
     def _perturb(self, model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
     # -- shared pieces -----------------------------------------------------------------------
-    def loss_and_grad(self, model: SNNAdapter, x_adv: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits of the first draw [N, K], input gradient of the summed CE, averaged over EOT draws)."""
+    def loss_and_grad(
+        self, model: SNNAdapter, x_adv: torch.Tensor, y: torch.Tensor, loss: str = "ce"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits of the first draw [N, K], input gradient of the summed loss, averaged over EOT draws).
+
+        ``loss``: ``ce`` (cross-entropy), ``margin`` (``max_{i!=y} z_i - z_y``) or ``dlr`` (Croce & Hein's
+        difference of logits ratio); every loss increases as the point moves towards misclassification.
+        A stateful rule (ASSG) updates its statistics on the first draw only (its ``frozen`` flag).
+        """
         draws = self.eot_draws if model.is_stochastic else 1
+        rule = getattr(self, "_active_rule", None)
         grad = torch.zeros_like(x_adv)
         first_logits = None
-        for _ in range(draws):
+        for d in range(draws):
+            if rule is not None and hasattr(rule, "frozen"):
+                rule.frozen = d > 0
             xa = x_adv.detach().requires_grad_(True)
             logits = model(xa)
-            loss = F.cross_entropy(logits, y, reduction="sum")
-            (g,) = torch.autograd.grad(loss, xa)
+            (g,) = torch.autograd.grad(loss_values(logits, y, loss).sum(), xa)
             grad += g
             if first_logits is None:
                 first_logits = logits.detach()
+        if rule is not None and hasattr(rule, "frozen"):
+            rule.frozen = False
         self.stats.forwards += draws * x_adv.shape[0]
         grad /= draws
         flat = grad.flatten(1)
@@ -90,9 +114,23 @@ class Attack:
         return first_logits, torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
 
     def describe(self) -> dict[str, Any]:
-        d = {k: v for k, v in vars(self).items() if k not in ("stats",)}
+        d = {k: v for k, v in vars(self).items() if k not in ("stats", "context", "info") and not k.startswith("_")}
         d["rule"] = self.rule if isinstance(self.rule, str) else getattr(self.rule, "spec", lambda: str(self.rule))()
         return d
+
+
+def loss_values(logits: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> torch.Tensor:
+    """Per-point attack loss [N] (higher = closer to misclassification): ``ce``, ``margin`` or ``dlr``."""
+    if loss == "ce":
+        return F.cross_entropy(logits, y, reduction="none")
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    others = logits.scatter(1, y[:, None], float("-inf"))
+    if loss == "margin":
+        return others.amax(1) - z_y
+    if loss == "dlr":  # Croce & Hein 2020, Eq. (6): -(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3 + 1e-12)
+        srt = logits.sort(1, descending=True).values
+        return -(z_y - others.amax(1)) / (srt[:, 0] - srt[:, 2] + 1e-12)
+    raise BenchError(f"unknown attack loss '{loss}': use ce, margin or dlr")
 
 
 @dataclass
@@ -163,12 +201,37 @@ class PGD(Attack):
 
 ATTACKS: dict[str, Callable[..., Attack]] = {"fgsm": FGSM, "pgd": PGD}
 
-#: keys of a preset entry that belong to the engine, not to the attack's constructor
-ENGINE_KEYS = {"name", "attack", "on", "description"}
+#: keys of a preset entry that belong to the engine, not to the attack's constructor:
+#: ``on`` / ``unbroken_by`` (which points), ``subset_every`` (every k-th point of a chunk), ``family``
+#: (reporting group), ``tune`` (per-model tuning of a rule parameter, :mod:`attacks.tuning`)
+ENGINE_KEYS = {"name", "attack", "on", "description", "unbroken_by", "subset_every", "family", "tune"}
 
 
-def make_attack(spec: dict[str, Any]) -> Attack:
-    """Instantiate an attack from a resolved preset entry (``{"attack": "pgd", "steps": 20, ...}``)."""
+def register_attack(name: str) -> Callable[[type[Attack]], type[Attack]]:
+    """Class decorator: register an attack algorithm under ``name`` (the ``attack`` key of a preset)."""
+
+    def deco(cls: type[Attack]) -> type[Attack]:
+        if name in ATTACKS:
+            raise ValueError(f"attack '{name}' is already registered")
+        ATTACKS[name] = cls
+        return cls
+
+    return deco
+
+
+def attack_category(kind: str) -> str:
+    """The category (whitebox, blackbox, transfer, noise, reference) of a registered attack kind."""
+    if kind not in ATTACKS:
+        raise unknown_name_error("attack", kind, ATTACKS)
+    return getattr(ATTACKS[kind], "category", "whitebox")
+
+
+def make_attack(spec: dict[str, Any], context: dict[str, Any] | None = None) -> Attack:
+    """Instantiate an attack from a resolved preset entry (``{"attack": "pgd", "steps": 20, ...}``).
+
+    ``context`` tells attacks about the evaluation (``model_id``, ``dataset``): transfer attacks use it to
+    choose a source model other than the one under attack.
+    """
     kind = spec["attack"]
     if kind not in ATTACKS:
         raise unknown_name_error("attack", kind, ATTACKS)
@@ -178,4 +241,12 @@ def make_attack(spec: dict[str, Any]) -> Attack:
     except TypeError as e:
         raise BenchError(f"attack '{spec.get('name', kind)}' ({kind}): bad parameters: {e}") from None
     attack.name = spec.get("name", kind)
+    attack.context = dict(context or {})
+    attack.info = {}
     return attack
+
+
+# Further algorithms (APGD-CE/T, Square, AutoAttack via pyautoattack; SA-PGD; SPSA; noise; transfer)
+# register themselves on import.
+from attacks import gauntlet_attacks as _gauntlet_attacks  # noqa: E402,F401
+from attacks import transfer as _transfer  # noqa: E402,F401

@@ -259,3 +259,7 @@ def support_halfwidth(rule: BackwardRule) -> float:
         s = (1 - math.sqrt(1 - 0.05)) / 2
         return math.log((1 - s) / s) / p["alpha"]
     return math.inf
+
+
+# The rate- and time-based rules (bptr, rga, hart, pdsg, assg) register themselves on import.
+from attacks import temporal_rules as _temporal_rules  # noqa: E402,F401

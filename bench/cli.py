@@ -73,9 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="JSON output (default reports/perf.json)")
     _add_runtime_args(p)
 
-    p = sub.add_parser("leaderboard", help="rebuild reports/leaderboard.{md,csv} from stored results (runs no model)")
+    p = sub.add_parser("leaderboard", help="rebuild reports/leaderboard.{md,csv,html} and README's table from stored results (runs no model)")
     p.add_argument("--check", action="store_true", help="exit 1 when the committed reports are stale")
     p.add_argument("--include-subsets", action="store_true", help="also rank results on a --limit subset of the test set")
+
+    p = sub.add_parser("analyze", help="membrane potentials, Omega, firing rates, gradient sparsity -> results/<dataset>/<model>/analysis.json")
+    p.add_argument("models", nargs="*", help="zoo ids, accepted-submission ids or card paths (default with --all: every zoo card)")
+    p.add_argument("--all", action="store_true", help="analyse every zoo card")
+    p.add_argument("--points", type=int, default=None, help="test points to record (default 64)")
+    p.add_argument("--eps", type=float, default=None, help="eps of the adversarial inputs (default: the threat model's primary eps)")
+    p.add_argument("--force", action="store_true", help="recompute even when an identical analysis is stored")
+    _add_runtime_args(p)
+
+    p = sub.add_parser("plot", help="draw reports/plots/ (PNG + SVG) from stored results and analyses (runs no attack)")
+    p.add_argument("what", nargs="?", default="all", choices=["all", "mpd"], help="all (default) or mpd MODEL_ID")
+    p.add_argument("model", nargs="?", default=None, help="with mpd: a zoo id, accepted-submission id or card path")
+    p.add_argument("--recompute", action="store_true", help="with mpd: re-run the analysis even when analysis.json exists")
+    _add_runtime_args(p)
     p = sub.add_parser("submit", help="validate a submitted card + checkpoint, accept it, run the gauntlet, rebuild the leaderboard")
     p.add_argument("card", help="path to the submission's card .toml (the zoo's schema; checkpoint path relative to the card)")
     _add_eval_args(p)
@@ -120,7 +134,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.config import load_config
     from bench.evaluate import evaluate
+    from bench.analysis import analyze
     from bench.leaderboard import write_leaderboard
+    from bench.plots import plots_dir, write_plots
     from models_zoo.zoo import list_cards
 
     cfg = load_config()
@@ -142,8 +158,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             limit=args.limit, device=args.device, batch_size=args.batch_size, seed=args.seed, force=not args.reuse,
         )
         _print_result(result, path, reused)
+        analysis, apath, areused = analyze(card.id, device=args.device, batch_size=args.batch_size)
+        _print_analysis(analysis, apath, areused)
     for p in write_leaderboard():
         print(f"wrote {p}")
+    print(f"wrote {len(write_plots())} plot files under {plots_dir()}")
     print(f"done in {time.time() - t0:.1f}s")
     return 0
 
@@ -210,6 +229,45 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print("leaderboard up to date")
         return 0
     for p in write_leaderboard(include_subsets=args.include_subsets):
+        print(f"wrote {p}")
+    return 0
+
+
+def _print_analysis(a: dict, path, reused: bool) -> None:
+    s = a["summary"]
+    status = "reused" if reused else f"{a['provenance']['wall_seconds']:.1f}s"
+    print(f"{a['model_id']}: analysis on {a['n_points']} points: Omega {s['omega_clean']:.3f} clean / {s['omega_adv']:.3f} adversarial "
+          f"(eps {a['eps']:g}, window |H - theta| <= {a['halfwidth'] if a['halfwidth'] is not None else 'inf'}), firing rate "
+          f"{s['firing_rate_clean']:.3f}, zero input-gradient entries {s['grad_zero_share']:.3f}  ({status})")
+    print(f"  -> {path}")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from bench.analysis import DEFAULT_POINTS, analyze
+    from models_zoo.zoo import list_cards
+
+    models = list(args.models) + ([c.id for c in list_cards()] if args.all else [])
+    if not models:
+        raise BenchError("name the model(s) to analyse (zoo id, submission id or card path), or pass --all")
+    for m in models:
+        a, path, reused = analyze(m, n_points=args.points or DEFAULT_POINTS, eps=args.eps, device=args.device,
+                                  batch_size=args.batch_size, force=args.force)
+        _print_analysis(a, path, reused)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from bench.plots import plot_model_mpd, write_plots
+
+    if args.what == "mpd":
+        if not args.model:
+            raise BenchError("`snnbench plot mpd` needs a model: `snnbench plot mpd MODEL_ID` (see `snnbench zoo list`)")
+        paths = plot_model_mpd(args.model, recompute=args.recompute, device=args.device, batch_size=args.batch_size)
+    else:
+        if args.model:
+            raise BenchError(f"`snnbench plot all` takes no model (got '{args.model}'): use `snnbench plot mpd {args.model}`")
+        paths = write_plots()
+    for p in paths:
         print(f"wrote {p}")
     return 0
 
@@ -282,7 +340,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if c.passed else 1
 
 
-COMMANDS = {"submit": cmd_submit, "compare": cmd_compare, "perf": cmd_perf, "run": cmd_run, "eval": cmd_eval, "train": cmd_train, "zoo": cmd_zoo, "leaderboard": cmd_leaderboard}
+COMMANDS = {"submit": cmd_submit, "compare": cmd_compare, "perf": cmd_perf, "run": cmd_run, "eval": cmd_eval, "train": cmd_train, "zoo": cmd_zoo, "leaderboard": cmd_leaderboard, "analyze": cmd_analyze, "plot": cmd_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,18 +21,32 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from attacks.algorithms import attack_category, make_attack
+from attacks.tuning import check_tune, tune_attack
 from bench import flags as F
 from bench.config import config_hash, load_config, resolve_preset, results_dir, threat_model_config
 from bench.data import load_dataset
 from bench.device import resolve_device
-from bench.engine import BROKE, NOT_RUN, ChunkOutcome, predict, run_chunk
+from bench.engine import (
+    BROKE,
+    NOT_RUN,
+    STOCHASTIC_PASSES,
+    ChunkOutcome,
+    evaluation_mode,
+    mask_accuracy,
+    popcount,
+    predict,
+    run_chunk,
+)
 from bench.errors import BenchError
 from bench.io import atomic_write_json, atomic_write_text
 from bench.provenance import provenance
 from models_zoo.cards import ModelCard
-from models_zoo.zoo import get_card, load_model
+from models_zoo.zoo import load_model
 
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
+#: points of the eps = 0 check (sanity flag 2)
+EPS0_POINTS = 32
 RESULT_SCHEMA = 1
 
 
@@ -55,6 +69,10 @@ def _chunk_to_json(o: ChunkOutcome, seconds: float) -> dict[str, Any]:
         "stats": o.stats,
         "nonfinite_logits": o.nonfinite_logits,
         "max_linf": o.max_linf,
+        "passes": o.passes,
+        "clean_mask": o.clean_mask.astype(int).tolist(),
+        "attack_masks": {k: v.astype(int).tolist() for k, v in o.attack_masks.items()},
+        "info": o.info,
         "seconds": seconds,
     }
 
@@ -71,9 +89,25 @@ def _chunk_from_json(d: dict[str, Any]) -> tuple[ChunkOutcome, float]:
             stats=d["stats"],
             nonfinite_logits=d["nonfinite_logits"],
             max_linf=d["max_linf"],
+            passes=int(d.get("passes", 1)),
+            clean_mask=np.asarray(d["clean_mask"], dtype=np.int64) if "clean_mask" in d else None,
+            attack_masks={k: np.asarray(v, dtype=np.int64) for k, v in d.get("attack_masks", {}).items()},
+            info=d.get("info", {}),
         ),
         float(d["seconds"]),
     )
+
+
+def _merge_info(chunks: list[ChunkOutcome], name: str) -> dict[str, Any]:
+    """Attack info over chunks: one value where all chunks agree, else the distinct values joined."""
+    out: dict[str, Any] = {}
+    for c in chunks:
+        for k, v in c.info.get(name, {}).items():
+            if k not in out:
+                out[k] = v
+            elif str(v) not in str(out[k]).split(" | "):
+                out[k] = f"{out[k]} | {v}"
+    return out
 
 
 def _merge(chunks: list[ChunkOutcome], names: list[str]) -> ChunkOutcome:
@@ -83,6 +117,9 @@ def _merge(chunks: list[ChunkOutcome], names: list[str]) -> ChunkOutcome:
         for n in names:
             for k, v in c.stats[n].items():
                 stats[n][k] = stats[n].get(k, 0) + v
+    passes = {c.passes for c in chunks}
+    if len(passes) > 1:
+        raise BenchError(f"stored chunks were scored with different numbers of passes {sorted(passes)}: rerun with --force")
     return ChunkOutcome(
         clean_pred=np.concatenate([c.clean_pred for c in chunks]),
         clean_correct=np.concatenate([c.clean_correct for c in chunks]),
@@ -93,40 +130,97 @@ def _merge(chunks: list[ChunkOutcome], names: list[str]) -> ChunkOutcome:
         stats=stats,
         nonfinite_logits=sum(c.nonfinite_logits for c in chunks),
         max_linf={n: max(c.max_linf[n] for c in chunks) for n in names},
+        passes=passes.pop() if passes else 1,
+        clean_mask=np.concatenate([c.clean_mask for c in chunks]),
+        attack_masks={n: np.concatenate([c.attack_masks[n] for c in chunks]) for n in names},
+        info={n: _merge_info(chunks, n) for n in names},
     )
 
 
+def prior_attacks(preset: dict[str, Any], index: int) -> list[str]:
+    """The attacks whose survivors attack ``index`` ran on: none (``on = all``), its ``unbroken_by`` list,
+    or every earlier attack (``on = unbroken``, the cascade)."""
+    spec = preset["attacks"][index]
+    if spec.get("unbroken_by"):
+        return list(spec["unbroken_by"])
+    if spec.get("on") == "all":
+        return []
+    return [a["name"] for a in preset["attacks"][:index]]
+
+
 def summarise(o: ChunkOutcome, preset: dict[str, Any]) -> dict[str, Any]:
-    """Accuracies in percent: clean, per-point worst case, and per attack (standalone and cumulative)."""
+    """Accuracies in percent: clean, per-point worst case, per attack and per attack family.
+
+    ``per_attack[name]``: ``robust_acc`` (standalone, only for ``on = all``), ``cumulative_robust_acc`` (the
+    worst case over this and every earlier attack), ``robust_acc_given`` (against this attack together with
+    the attacks whose survivors it ran on, listed in ``given``). ``families``: the same for each ``family``
+    group of attacks (an attack without one is its own family). For a stochastic model every accuracy is the
+    mean over the scoring passes, and ``*_worst_pass`` keys give the worst pass.
+    """
     n = len(o.robust)
-    pct = lambda mask: round(100.0 * float(np.mean(mask)), 4) if n else 0.0  # noqa: E731
+    R = o.passes
+    acc = lambda names: mask_accuracy(o.mask_of(names), R)  # noqa: E731
     per_attack: dict[str, Any] = {}
-    cumulative = o.clean_correct.copy()
-    for spec in preset["attacks"]:
+    families: dict[str, Any] = {}
+    names_so_far: list[str] = []
+    for i, spec in enumerate(preset["attacks"]):
         name = spec["name"]
         status = o.per_attack[name]
-        cumulative = cumulative & (status != BROKE)
-        standalone = spec["on"] == "all"
-        per_attack[name] = {
+        names_so_far.append(name)
+        standalone = spec["on"] == "all" and not spec.get("unbroken_by")
+        given = prior_attacks(preset, i)
+        entry = {
             "attack": spec["attack"],
             "rule": spec["rule"] if isinstance(spec["rule"], str) else json.dumps(spec["rule"], sort_keys=True),
-            "on": spec["on"],
+            "on": "unbroken_by" if spec.get("unbroken_by") else spec["on"],
+            "category": attack_category(spec["attack"]),
+            "family": spec.get("family", name),
             "n_attacked": int((status != NOT_RUN).sum()),
             "n_broken": int((status == BROKE).sum()),
-            "robust_acc": pct(o.clean_correct & (status != BROKE)) if standalone else None,
-            "cumulative_robust_acc": pct(cumulative),
+            "robust_acc": acc([name])[0] if standalone else None,
+            "cumulative_robust_acc": acc(names_so_far)[0],
+            "given": given,
+            "robust_acc_given": acc([*given, name])[0],
             "stats": o.stats[name],
         }
+        if o.info.get(name):
+            entry["info"] = o.info[name]
+        if R > 1:
+            entry["robust_acc_worst_pass"] = acc([name])[1] if standalone else None
+            entry["cumulative_robust_acc_worst_pass"] = acc(names_so_far)[1]
+        per_attack[name] = entry
+        fam = families.setdefault(entry["family"], {"attacks": [], "given": []})
+        fam["attacks"].append(name)
+        fam["given"] += [g for g in given if g not in fam["given"]]
+    for fname, fam in families.items():
+        members = fam["attacks"]
+        fam["given"] = [g for g in fam["given"] if g not in members]
+        broken = np.zeros(n, dtype=bool)
+        for m in members:
+            broken |= o.per_attack[m] == BROKE
+        fam["n_broken"] = int(broken.sum())
+        fam["robust_acc_given"] = acc([*fam["given"], *members])[0]
+        fam["seconds"] = round(sum(o.stats[m].get("ms", 0) for m in members) / 1000, 1)
     counts = pd.Series(o.broken_by).replace("", "robust").value_counts().sort_index()
+    by_attack = {str(k): int(v) for k, v in counts.items() if k not in ("robust", "clean")}
     own = preset.get("own_sg_attack")
-    return {
+    clean_mean, clean_worst = mask_accuracy(o.clean_mask, R)
+    robust_mean, robust_worst = mask_accuracy(o.robust_mask, R)
+    out = {
         "n_points": n,
-        "clean_acc": pct(o.clean_correct),
-        "robust_acc": pct(o.robust),
+        "clean_acc": clean_mean,
+        "robust_acc": robust_mean,
         "own_sg_robust_acc": per_attack[own]["robust_acc"] if own else None,
         "per_attack": per_attack,
+        "families": families,
         "broken_by_counts": {str(k): int(v) for k, v in counts.items()},
+        "top_attack": max(by_attack, key=lambda k: (by_attack[k], k)) if by_attack else None,
+        "scoring_passes": R,
     }
+    if R > 1:
+        out["clean_acc_worst_pass"] = clean_worst
+        out["robust_acc_worst_pass"] = robust_worst
+    return out
 
 
 def points_frame(o: ChunkOutcome, indices: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
@@ -140,9 +234,120 @@ def points_frame(o: ChunkOutcome, indices: np.ndarray, labels: np.ndarray) -> pd
             "broken_by": o.broken_by.astype(str),
         }
     )
+    if o.passes > 1:
+        df["clean_passes_correct"] = popcount(o.clean_mask)
+        df["robust_passes"] = popcount(o.robust_mask)
     for name, status in o.per_attack.items():
         df[f"attack:{name}"] = status.astype(int)
     return df
+
+
+def validate_attacks(resolved: dict[str, Any]) -> None:
+    """Fail early, with one clear line, on a preset entry the engine cannot run."""
+    seen: list[str] = []
+    for spec in resolved["attacks"]:
+        make_attack(spec)  # unknown attack kind or bad parameters -> BenchError
+        for b in spec.get("unbroken_by") or []:
+            if b not in seen:
+                raise BenchError(f"preset '{resolved['name']}' attack '{spec['name']}': unbroken_by names '{b}', which is not an earlier attack")
+        if spec.get("tune"):
+            check_tune(spec)
+        seen.append(spec["name"])
+
+
+def eps_sweep_config(cfg: dict[str, Any], preset: str, tm: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any] | None:
+    """The preset's ``[presets.<name>.eps_sweep]`` table resolved (None when the preset runs no sweep).
+
+    Keys: ``attacks`` (names of preset attacks, run as a cascade at every eps), ``points`` (the first N test
+    points), ``extra_eps`` (added to the threat model's ``eps_sweep``; a large eps such as 0.5 checks that
+    accuracy goes to chance, flag 10).
+    """
+    raw = cfg["presets"][preset].get("eps_sweep")
+    if not raw:
+        return None
+    names = [a["name"] for a in resolved["attacks"]]
+    attacks = list(raw.get("attacks") or [])
+    unknown = [x for x in attacks if x not in names]
+    if not attacks or unknown:
+        raise BenchError(f"preset '{preset}' eps_sweep.attacks must name attacks of the preset; unknown: {unknown or '(none given)'}")
+    eps_list = sorted({float(e) for e in [*tm.get("eps_sweep", []), *raw.get("extra_eps", [])]})
+    if not eps_list:
+        raise BenchError(f"preset '{preset}' asks for an eps sweep but threat model '{tm['name']}' lists no eps_sweep")
+    return {"attacks": attacks, "points": int(raw.get("points", 200)), "eps": eps_list}
+
+
+def _tune_all(adapter, resolved, test, eps, batch_size, seed, partial: Path, progress: bool) -> dict[str, Any]:
+    """Tune every attack that declares ``tune`` (stored in the partial folder, so a resumed run reuses it)."""
+    specs = [a for a in resolved["attacks"] if a.get("tune")]
+    if not specs or eps == 0:
+        return {}
+    f = partial / "tuning.json"
+    done: dict[str, Any] = json.loads(f.read_text()) if f.is_file() else {}
+    todo = [a for a in specs if a["name"] not in done]
+    if todo:
+        pred, _ = predict(adapter, test.x, batch_size)
+        ok = np.flatnonzero((pred == test.y).numpy())
+        dev = next(adapter.parameters()).device
+        for spec in todo:
+            pts = ok[: int(check_tune(spec)["points"])]
+            idx = torch.as_tensor(pts)
+            t0 = time.time()
+            with evaluation_mode(adapter):
+                rec = tune_attack(adapter, spec, test.x[idx].to(dev), test.y[idx].to(dev), eps, batch_size, seed)
+            rec["seconds"] = round(time.time() - t0, 1)
+            done[spec["name"]] = rec
+            atomic_write_json(f, done)
+            if progress:
+                print(f"  tuned {spec['name']}: {rec['param']} = {rec['value']:g} ({rec['seconds']} s)")
+    return done
+
+
+def _run_specs(resolved: dict[str, Any], tuned: dict[str, Any]) -> list[dict[str, Any]]:
+    """The preset's attacks with tuned rules filled in (the preset itself, and its hash, stay as written)."""
+    return [dict(a, rule=tuned[a["name"]]["rule"]) if a["name"] in tuned else a for a in resolved["attacks"]]
+
+
+def _eps_sweep(adapter, sweep: dict[str, Any], specs, test, batch_size, seed, context, partial: Path, progress: bool) -> dict[str, Any]:
+    """Robust accuracy of the sweep's attacks (a cascade) at every sweep eps, on the first ``points`` points."""
+    chosen = [dict({k: v for k, v in s.items() if k not in ("unbroken_by", "subset_every")}, on="unbroken") for s in specs if s["name"] in sweep["attacks"]]
+    k = min(int(sweep["points"]), len(test.y))
+    x, y = test.x[:k], test.y[:k]
+    acc: dict[str, float] = {}
+    clean = None
+    for e in sweep["eps"]:
+        f = partial / f"sweep_eps{e:g}.json"
+        if f.is_file():
+            d = json.loads(f.read_text())
+        else:
+            t0 = time.time()
+            o = run_chunk(adapter, x, y, e, chosen, batch_size, seed, 10_000, context=context)
+            d = {"robust": mask_accuracy(o.robust_mask, o.passes)[0], "clean": mask_accuracy(o.clean_mask, o.passes)[0], "seconds": round(time.time() - t0, 1)}
+            atomic_write_json(f, d)
+            if progress:
+                print(f"  eps sweep {e:g}: {d['robust']:.1f}% ({d['seconds']} s)")
+        acc[f"{e:g}"] = d["robust"]
+        clean = d["clean"]
+    counts = np.bincount(y.numpy().astype(np.int64))
+    return {
+        "attacks": sweep["attacks"],
+        "points": k,
+        "clean_acc": clean,
+        "robust_acc": acc,
+        "majority_class_pct": round(100.0 * float(counts.max()) / max(1, k), 4),
+    }
+
+
+def _eps0_check(adapter, specs, test, batch_size, seed, context) -> dict[str, Any]:
+    """Sanity flag 2's numbers: every attack at eps = 0 on a probe of the first points."""
+    k = min(EPS0_POINTS, len(test.y))
+    o = run_chunk(adapter, test.x[:k], test.y[:k], 0.0, specs, batch_size, seed, 20_000, context=context)
+    changed = {name: int((st == BROKE).sum()) for name, st in o.per_attack.items() if (st == BROKE).any()}
+    return {
+        "points": k,
+        "clean_acc": mask_accuracy(o.clean_mask, o.passes)[0],
+        "robust_acc": mask_accuracy(o.robust_mask, o.passes)[0],
+        "changed_by": changed,
+    }
 
 
 def evaluate(
@@ -158,14 +363,25 @@ def evaluate(
     force: bool = False,
     progress: bool = True,
 ) -> tuple[dict[str, Any], Path, bool]:
-    """Run (or reuse) one evaluation; return (result, path of its JSON, whether it was reused)."""
+    """Run (or reuse) one evaluation; return (result, path of its JSON, whether it was reused).
+
+    Steps: per-model tuning of rule parameters (``tune`` entries), the preset's cascade chunk by chunk,
+    the eps sweep when the preset declares one, the eps = 0 check, and the twelve sanity flags.
+    """
     cfg = load_config()
-    card = model if isinstance(model, ModelCard) else get_card(model)
+    if isinstance(model, ModelCard):
+        card = model
+    else:
+        from bench.submit import find_card  # zoo id, accepted-submission id, or card path
+
+        card = find_card(model)
     tm = threat_model_config(threat_model, cfg)
     eps = float(tm["eps"] if eps is None else eps)
     if not math.isfinite(eps) or eps < 0 or eps > 1:
         raise BenchError(f"--eps must be in [0, 1] (images live in [0, 1]), got {eps}")
     resolved = resolve_preset(preset, cfg)
+    validate_attacks(resolved)
+    sweep_cfg = eps_sweep_config(cfg, preset, tm, resolved)
     seed = int(cfg["defaults"]["seed"] if seed is None else seed)
     batch_size = int(batch_size or cfg["defaults"]["batch_size"])
     if batch_size < 1:
@@ -186,8 +402,17 @@ def evaluate(
         "preset": resolved,
         "seed": seed,
         "chunk_size": chunk_size,
+        "stochastic_passes": STOCHASTIC_PASSES,
     }
+    if sweep_cfg:
+        config["eps_sweep"] = sweep_cfg
+    if ".py:" in card.architecture:  # submitter code (bench/custom_arch.py): a stored result is valid only for this code
+        from bench.custom_arch import code_path, code_sha256
+
+        cp = code_path(card.architecture, card.path)
+        config["code_sha256"] = code_sha256(cp) if cp.is_file() else None
     h = config_hash(config)
+    dev = resolve_device(device)  # validate every input before a stored result can be reused
     root = Path(results_root) if results_root else results_dir(cfg)
     out = result_path(root, card, resolved, threat_model, eps, n)
     if out.is_file() and not force:
@@ -198,13 +423,15 @@ def evaluate(
         if existing.get("config_hash") == h:
             return existing, out, True
 
-    dev = resolve_device(device)
     t_start = time.time()
     adapter = load_model(card, dev, seed=seed)
     stochastic = adapter.detect_stochastic(test.x[: min(16, n)].to(dev))
+    context = {"model_id": card.id, "dataset": card.dataset}
 
     partial = root / ".partial" / h
     partial.mkdir(parents=True, exist_ok=True)
+    tuned = _tune_all(adapter, resolved, test, eps, batch_size, seed, partial, progress)
+    specs = _run_specs(resolved, tuned)
     n_chunks = math.ceil(n / chunk_size)
     chunks: list[ChunkOutcome] = []
     seconds = 0.0
@@ -218,8 +445,8 @@ def evaluate(
             t0 = time.time()
             sl = slice(ci * chunk_size, (ci + 1) * chunk_size)
             outcome = run_chunk(
-                adapter, test.x[sl], test.y[sl], eps, resolved["attacks"], batch_size, seed, ci,
-                on_attack_done=lambda _name: bar.update(1),
+                adapter, test.x[sl], test.y[sl], eps, specs, batch_size, seed, ci,
+                on_attack_done=lambda _name: bar.update(1), context=context,
             )
             secs = time.time() - t0
             atomic_write_json(f, _chunk_to_json(outcome, secs))
@@ -227,7 +454,13 @@ def evaluate(
         seconds += secs
     bar.close()
     merged = _merge(chunks, [a["name"] for a in resolved["attacks"]])
+    if merged.nonfinite_logits:
+        raise BenchError(f"model '{card.id}' produced NaN/inf logits on {merged.nonfinite_logits} clean points: fix the model")
     summary = summarise(merged, resolved)
+    for name, rec in tuned.items():
+        summary["per_attack"][name]["rule_used"] = rec["rule"]
+    sweep = _eps_sweep(adapter, sweep_cfg, specs, test, batch_size, seed, context, partial, progress) if sweep_cfg else None
+    eps0 = _eps0_check(adapter, specs, test, batch_size, seed, context)
 
     # -- flags ------------------------------------------------------------------------------
     probe = test.x[: min(64, n)].to(dev)
@@ -238,15 +471,18 @@ def evaluate(
     eot = {a["name"]: (max(int(a.get("eot_draws", 1)), 10) if stochastic else int(a.get("eot_draws", 1))) for a in resolved["attacks"]}
     raised = [
         F.eps_ball_violation(merged.violations, merged.max_linf, eps),
+        F.eps0_mismatch(eps0),
         F.clean_vs_claim(summary["clean_acc"], float(card.claimed_clean_acc), n == len(ds.test)),
         F.probability_outputs(probe_logits),
         F.stochastic_without_eot(stochastic, eot),
         F.state_leak(adapter, probe[:8], probe[8:16] if len(probe) >= 16 else probe[:8].flip(0)),
         F.zero_gradients(merged.stats, own_attacks),
         F.single_step_beats_iterative(standalone, kinds),
+        F.blackbox_beats_whitebox(merged, resolved),
+        F.eps_monotonicity(sweep, eps, summary["robust_acc"]),
+        F.sg_sensitivity(merged, resolved, {a["name"]: prior_attacks(resolved, i) for i, a in enumerate(resolved["attacks"])}),
+        F.noise_as_strong(merged, resolved),
     ]
-    if merged.nonfinite_logits:
-        raise BenchError(f"model '{card.id}' produced NaN/inf logits on {merged.nonfinite_logits} clean points: fix the model")
     flags = [f.to_dict() for f in raised if f is not None]
 
     wall = time.time() - t_start
@@ -264,6 +500,9 @@ def evaluate(
         "n_available": len(ds.test),
         "stochastic": stochastic,
         **summary,
+        "tuning": tuned,
+        "eps_sweep": sweep,
+        "eps0_check": eps0,
         "flags": flags,
         "points_file": points_file.name,
         "provenance": provenance(dev, seed, batch_size, chunk_size, wall) | {"attack_seconds": round(seconds, 2)},

@@ -2,7 +2,8 @@
 
 Numbering follows ../shared/spec/gauntlet.md ("Automatic sanity flags") and docs/flags.md, which
 explains each one. A flag is a warning that a number may not mean what it seems; it never changes the
-number itself.
+number itself. Flags 1-8 need only the evaluation itself; 9, 11 and 12 need black-box/transfer attacks,
+attacker backward rules and the noise attack (the standard and full presets); 10 needs an eps sweep (full).
 """
 
 from __future__ import annotations
@@ -120,3 +121,133 @@ def single_step_beats_iterative(standalone: dict[str, float], kinds: dict[str, s
         return None
     return Flag(8, "single_step_beats_iterative", f"{s_name} ({s_acc:.2f}) beats {i_name} ({i_acc:.2f}): the iterative attack is "
                 "failing (masked or too small step)", {s_name: s_acc, i_name: i_acc})
+
+
+# -- flags that need the standard / full presets' attacks ------------------------------------------------
+#: flag 2: share of probe points whose outcome may change at eps = 0 (0: any change raises the flag)
+EPS0_TOL = 0.0
+#: flag 10: allowed rise of accuracy from one sweep eps to the next (percentage points)
+MONOTONE_TOL = 1.0
+#: flag 11: the best attacker SG may beat the model's own SG by at most this many points
+SG_TOL = 2.0
+#: flag 12: noise "nearly as strong" = noise achieves at least this share of the attacks' accuracy drop
+NOISE_SHARE = 0.9
+
+
+def _category(kind: str) -> str:
+    from attacks.algorithms import attack_category
+
+    return attack_category(kind)
+
+
+def _acc(o: Any, names: list[str]) -> float:
+    from bench.engine import mask_accuracy
+
+    return mask_accuracy(o.mask_of(names), o.passes)[0]
+
+
+def eps0_mismatch(check: dict[str, Any] | None) -> Flag | None:
+    """Flag 2: running every attack at eps = 0 (on a probe of points) does not reproduce clean accuracy."""
+    if not check or (not check["changed_by"] and check["robust_acc"] == check["clean_acc"]):
+        return None
+    return Flag(2, "eps0_mismatch", f"at eps = 0 the attacks changed the outcome of {sum(check['changed_by'].values())} "
+                f"probe point(s): accuracy {check['robust_acc']:.2f} vs clean {check['clean_acc']:.2f}", dict(check))
+
+
+def blackbox_beats_whitebox(o: Any, preset: dict[str, Any]) -> Flag | None:
+    """Flag 9: black-box or transfer attacks break more than 0.2 points' worth of accuracy that the
+    white-box ensemble left standing (AutoAttack's own check on Square, generalised).
+
+    ``acc(white-box ensemble) - acc(white-box ensemble + black-box/transfer) > 0.2``. Exact when the
+    black-box and transfer attacks ran on every point the white-box attacks left (the presets run them
+    after the white-box attacks, or on every point).
+    """
+    kinds = {a["name"]: a["attack"] for a in preset["attacks"]}
+    wb = [n for n, k in kinds.items() if _category(k) == "whitebox"]
+    bb = [n for n, k in kinds.items() if _category(k) in ("blackbox", "transfer")]
+    if not wb or not bb:
+        return None
+    base = _acc(o, wb)
+    both = _acc(o, wb + bb)
+    if base - both <= ATTACK_TOL:
+        return None
+    per = {n: round(base - _acc(o, wb + [n]), 4) for n in bb}
+    best = max(per, key=per.get)
+    return Flag(9, "blackbox_beats_whitebox", f"black-box/transfer attacks lower the white-box ensemble's {base:.2f} to {both:.2f} "
+                f"({best}: -{per[best]:.2f}): white-box gradients are masked somewhere",
+                {"whitebox_acc": base, "with_blackbox_acc": both, "drop_by_attack": per})
+
+
+def eps_monotonicity(sweep: dict[str, Any] | None, eps: float, robust_acc: float) -> Flag | None:
+    """Flag 10: the eps sweep's accuracy rises with eps (by > 1 point), or stays above chance (the
+    majority-class share of the sweep's points) at the largest eps. At eps >= 0.5 every image can be moved
+    to the same grey image, so any accuracy above the majority-class share proves the attacks fail there.
+    """
+    if not sweep:
+        return None
+    accs = sorted(((float(e), a) for e, a in sweep["robust_acc"].items()), key=lambda t: t[0])
+    rises = [(e0, a0, e1, a1) for (e0, a0), (e1, a1) in zip(accs, accs[1:]) if a1 > a0 + MONOTONE_TOL]
+    e_max, a_max = accs[-1]
+    chance = float(sweep["majority_class_pct"])
+    not_zero = a_max > chance
+    if not rises and not not_zero:
+        return None
+    parts = []
+    if rises:
+        parts.append("accuracy rises with eps: " + ", ".join(f"{a0:.1f}% at {e0:g} -> {a1:.1f}% at {e1:g}" for e0, a0, e1, a1 in rises))
+    if not_zero:
+        parts.append(f"{a_max:.1f}% at eps {e_max:g}, above the majority-class share {chance:.1f}%")
+    return Flag(10, "eps_monotonicity", "; ".join(parts) + ": attacks fail at large budgets",
+                {"robust_acc_by_eps": dict(sweep["robust_acc"]), "majority_class_pct": chance, "points": sweep["points"]})
+
+
+def sg_sensitivity(o: Any, preset: dict[str, Any], given: dict[str, list[str]]) -> Flag | None:
+    """Flag 11: the best attacker backward rule beats the model's training SG by more than 2 points.
+
+    For every white-box attack with a rule other than ``own`` that ran on the survivors of own-SG attacks
+    only (``unbroken_by`` a set of own-SG attacks, or ``on = all``), the gain is
+    ``acc(own-SG attacks) - acc(own-SG attacks + this attack)``: the accuracy it removes that the model's own
+    surrogate could not. Attacks in a mixed cascade are skipped (their gain cannot be attributed).
+    """
+    specs = {a["name"]: a for a in preset["attacks"]}
+    own = {n for n, a in specs.items() if a["rule"] == "own" and _category(a["attack"]) == "whitebox"}
+    gains: dict[str, float] = {}
+    base_acc: dict[str, float] = {}
+    for n, a in specs.items():
+        if a["rule"] == "own" or _category(a["attack"]) != "whitebox":
+            continue
+        prior = given.get(n, [])
+        if any(p not in own for p in prior):
+            continue
+        ref = [p for p in prior] if prior else sorted(own)
+        if not ref:
+            continue
+        b = _acc(o, ref)
+        gains[n] = round(b - _acc(o, ref + [n]), 4)
+        base_acc[n] = b
+    if not gains:
+        return None
+    best = max(gains, key=gains.get)
+    if gains[best] <= SG_TOL:
+        return None
+    return Flag(11, "sg_sensitivity", f"{best} (rule {specs[best]['rule']}) breaks {gains[best]:.2f} points beyond the own-SG "
+                f"attacks ({base_acc[best]:.2f}): a fixed-surrogate evaluation overestimates robustness",
+                {"best_attack": best, "best_rule": specs[best]["rule"], "own_sg_acc": base_acc[best], "gain_by_attack": gains})
+
+
+def noise_as_strong(o: Any, preset: dict[str, Any]) -> Flag | None:
+    """Flag 12: uniform random noise at eps achieves at least 90% of the accuracy drop of the attacks."""
+    kinds = {a["name"]: a["attack"] for a in preset["attacks"]}
+    noise = [n for n, k in kinds.items() if _category(k) == "noise"]
+    attacks = [n for n, k in kinds.items() if _category(k) != "noise"]
+    if not noise or not attacks:
+        return None
+    clean = _acc(o, [])
+    noise_acc = _acc(o, noise)
+    attack_acc = _acc(o, attacks)
+    drop_noise, drop_attack = clean - noise_acc, clean - attack_acc
+    if drop_noise < NOISE_SHARE * drop_attack:
+        return None
+    return Flag(12, "noise_as_strong", f"uniform noise lowers accuracy by {drop_noise:.2f} points, the attacks by {drop_attack:.2f}: "
+                "the attacks are barely stronger than chance",
+                {"clean_acc": clean, "noise_acc": noise_acc, "attacks_acc": attack_acc})

@@ -1,29 +1,47 @@
-"""The leaderboard: a pure function of stored results and model cards (no model is run).
+"""The leaderboard: a pure function of stored results, analyses and model cards (no model is run).
 
 Only comparable results share a table: same data set, threat model, eps, preset and preset version, and
 number of points (by default only full test sets are ranked). Within a table rows are sorted by the
-per-point worst-case robust accuracy (the ranking key), then clean accuracy, then model id. The output
-is deterministic: the same results give byte-identical Markdown and CSV.
+per-point worst-case robust accuracy (the ranking key), then clean accuracy, then model id.
+
+Each row carries the card's fields, the 95% Wilson interval of the worst-case accuracy, the masking gap
+(own-SG minus worst-case robust accuracy), mean +- std over seeds (rows of the same table whose cards
+differ only in seed), and the model-derived metrics stored by ``snnbench analyze`` (Omega, firing rate,
+input-gradient sparsity; see :mod:`bench.analysis`).
+
+Artefacts: ``reports/leaderboard.md``, ``reports/leaderboard.csv``, ``reports/index.html`` (static page,
+see :mod:`bench.html`) and the block between ``<!-- leaderboard:start -->`` and ``<!-- leaderboard:end -->``
+in README.md. The output is deterministic: the same inputs give byte-identical files.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from bench.config import reports_dir, results_dir
+from bench.config import PROJECT_ROOT, load_config, project_path, reports_dir, results_dir
 from bench.errors import BenchError
 from bench.io import atomic_write_text
 
 GROUP_KEYS = ["dataset", "threat_model", "eps", "preset", "preset_version", "n_points"]
 COLUMNS = [
-    "rank", "model_id", "family", "paper", "T", "neuron", "training_sg", "clean_acc", "own_sg_robust_acc",
-    "robust_acc", "masking_gap", "robust_ci_low", "robust_ci_high", "flags",
+    "rank", "model_id", "family", "paper", "T", "neuron", "training_sg", "seed", "clean_acc", "own_sg_robust_acc",
+    "robust_acc", "masking_gap", "robust_ci_low", "robust_ci_high", "n_seeds", "robust_mean", "robust_std",
+    "clean_mean", "clean_std", "omega", "omega_adv", "omega_gauss", "firing_rate", "grad_zero_share", "grad_l1",
+    "custom_code", "flags",
 ]
+#: card fields that must agree for rows to count as seeds of one recipe
+SEED_GROUP_KEYS = ["family", "recipe", "architecture", "T", "encoder", "neuron", "training_sg"]
+FLAGS_DOC = "docs/flags.md"
+README_START = "<!-- leaderboard:start -->"
+README_END = "<!-- leaderboard:end -->"
+PLOTS_START = "<!-- plots:start -->"
+PLOTS_END = "<!-- plots:end -->"
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -38,7 +56,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
 
 
 def load_results(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every result JSON under ``root`` (skipping unfinished chunks), sorted by path."""
+    """Every result JSON under ``root`` (skipping unfinished chunks and analyses), sorted by path."""
     root = root or results_dir()
     out = []
     for p in sorted(root.rglob("*.json")):
@@ -53,17 +71,48 @@ def load_results(root: Path | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def _card_fields(model_id: str) -> dict[str, Any]:
-    from models_zoo.zoo import get_card
-
+def find_card(model_id: str) -> Any:
+    """A card by zoo id, accepted-submission id or .toml path (BenchError when unknown)."""
     try:
-        return get_card(model_id).summary()
+        from bench.submit import find_card as _find
+    except ImportError:  # pragma: no cover - submissions module absent
+        from models_zoo.zoo import get_card as _find
+    return _find(model_id)
+
+
+def _card_fields(model_id: str) -> dict[str, Any]:
+    try:
+        return find_card(model_id).summary()
     except BenchError:
         return {}
 
 
-def build_table(results: list[dict[str, Any]], include_subsets: bool = False) -> pd.DataFrame:
-    """One row per result, with card fields, Wilson interval, masking gap and rank within its group."""
+def short_paper(paper: str) -> str:
+    """A short citation for tables: ``"Liu, Bu, ...: Title (ICML 2024)"`` -> ``"Liu et al. (ICML 2024)"``."""
+    head, sep, _ = paper.partition(":")
+    if not sep:
+        return paper
+    if "(" in head:  # "BPTT with a surrogate gradient (Neftci et al. 2019; ...)": already a citation
+        return head.strip()
+    authors = [a.strip() for a in head.split(",") if a.strip()]
+    first = authors[0] if authors else head.strip()
+    venue = re.findall(r"\(([^()]*)\)\s*$", paper)
+    cite = first + (" et al." if len(authors) > 1 or "et al" in head else "")
+    return f"{cite} ({venue[0]})" if venue else cite
+
+
+def _round(v: Any, digits: int = 4) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return round(float(v), digits)
+
+
+def build_table(results: list[dict[str, Any]], include_subsets: bool = False,
+                analyses: dict[tuple[str, str], dict[str, Any]] | None = None) -> pd.DataFrame:
+    """One row per result, with card fields, Wilson interval, masking gap, seed statistics, analysis
+    metrics and rank within its comparable group. ``analyses`` maps (dataset, model_id) to a stored
+    analysis (:func:`bench.analysis.load_analyses`)."""
+    analyses = analyses or {}
     rows = []
     for r in results:
         if not include_subsets and r["n_points"] != r.get("n_available", r["n_points"]):
@@ -72,6 +121,8 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False) ->
         robust_count = round(r["robust_acc"] * r["n_points"] / 100)
         lo, hi = wilson_interval(robust_count, r["n_points"])
         own = r.get("own_sg_robust_acc")
+        summ = analyses.get((r["dataset"], r["model_id"]), {}).get("summary", {})
+        flags = sorted(r.get("flags", []), key=lambda f: f["id"])
         rows.append(
             {
                 "dataset": r["dataset"],
@@ -86,13 +137,25 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False) ->
                 "T": card.get("T"),
                 "neuron": card.get("neuron", ""),
                 "training_sg": card.get("training_sg", ""),
+                "seed": card.get("seed"),
+                "recipe": card.get("recipe", ""),
+                "architecture": card.get("architecture", ""),
+                "encoder": card.get("encoder", ""),
                 "clean_acc": r["clean_acc"],
                 "own_sg_robust_acc": own,
                 "robust_acc": r["robust_acc"],
                 "masking_gap": None if own is None else round(own - r["robust_acc"], 4),
                 "robust_ci_low": round(lo, 2),
                 "robust_ci_high": round(hi, 2),
-                "flags": " ".join(f"F{f['id']}" for f in sorted(r.get("flags", []), key=lambda f: f["id"])),
+                "omega": _round(summ.get("omega_clean")),
+                "omega_adv": _round(summ.get("omega_adv")),
+                "omega_gauss": _round(summ.get("omega_gauss_clean")),
+                "firing_rate": _round(summ.get("firing_rate_clean")),
+                "grad_zero_share": _round(summ.get("grad_zero_share")),
+                "grad_l1": _round(summ.get("grad_l1_mean")),
+                "custom_code": bool(card.get("custom_code", False)),
+                "flags": " ".join(f"F{f['id']}" for f in flags),
+                "flag_details": json.dumps([{"id": f["id"], "key": f.get("key", ""), "message": f.get("message", "")} for f in flags]),
             }
         )
     if not rows:
@@ -100,7 +163,30 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False) ->
     df = pd.DataFrame(rows)
     df = df.sort_values(GROUP_KEYS + ["robust_acc", "clean_acc", "model_id"], ascending=[True] * 6 + [False, False, True])
     df["rank"] = df.groupby(GROUP_KEYS, sort=False).cumcount() + 1
-    return df[GROUP_KEYS + COLUMNS].reset_index(drop=True)
+    df = _seed_statistics(df)
+    return df[GROUP_KEYS + COLUMNS + ["flag_details"]].reset_index(drop=True)
+
+
+def _seed_statistics(df: pd.DataFrame) -> pd.DataFrame:
+    """n_seeds, mean and sample std of robust and clean accuracy over rows that differ only in seed."""
+    keys = GROUP_KEYS + SEED_GROUP_KEYS
+    # without a card (no recipe) a row cannot be matched to other seeds: it is its own group
+    own = [m if not rec else "" for m, rec in zip(df["model_id"], df["recipe"])]
+    gid = ["\x1f".join(map(str, vals)) for vals in zip(*(df[k].tolist() for k in keys), own)]
+    df = df.assign(_gid=gid)
+    stats = {}
+    for g, sub in df.groupby("_gid", sort=True):
+        n = len(sub)
+        stats[g] = {
+            "n_seeds": n,
+            "robust_mean": round(float(sub.robust_acc.mean()), 4) if n > 1 else None,
+            "robust_std": round(float(sub.robust_acc.std(ddof=1)), 4) if n > 1 else None,
+            "clean_mean": round(float(sub.clean_acc.mean()), 4) if n > 1 else None,
+            "clean_std": round(float(sub.clean_acc.std(ddof=1)), 4) if n > 1 else None,
+        }
+    for col in ("n_seeds", "robust_mean", "robust_std", "clean_mean", "clean_std"):
+        df[col] = [stats[g][col] for g in df["_gid"]]
+    return df.drop(columns="_gid")
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
@@ -111,59 +197,156 @@ def _fmt(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
+def group_title(key: tuple) -> str:
+    ds, tm, eps, preset, ver, n = key
+    return f"{ds} · {tm} eps={eps:g} · preset {preset} v{ver} · {n} points"
+
+
+def seeds_cell(r: Any) -> str:
+    """``"12.30 ± 1.05 (3)"`` when several seeds exist, else ``"-"``."""
+    if not r["n_seeds"] or int(r["n_seeds"]) < 2 or r["robust_mean"] is None or pd.isna(r["robust_mean"]):
+        return "-"
+    return f"{r['robust_mean']:.2f} ± {r['robust_std']:.2f} ({int(r['n_seeds'])})"
+
+
+def flag_markdown(r: Any, doc_link: str) -> str:
+    parts = [f"[F{f['id']}]({doc_link})" for f in json.loads(r["flag_details"] or "[]")]
+    if r["custom_code"]:
+        parts.append("custom-code")
+    return " ".join(parts) or "-"
+
+
+def markdown_tables(df: pd.DataFrame, heading: str = "##", doc_link: str = "../" + FLAGS_DOC) -> list[str]:
+    """The ranked tables as Markdown lines, one table per comparable group."""
+    lines: list[str] = []
+    for key, g in df.groupby(GROUP_KEYS, sort=True):
+        lines += [f"{heading} {group_title(key)}", ""]
+        lines.append(
+            "| # | model | family | paper | T | neuron | train SG | clean | own-SG robust | worst-case robust | gap | 95% CI "
+            "| seeds: mean ± std (n) | Omega | firing rate | grad zero | flags |"
+        )
+        lines.append("|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---|")
+        for _, r in g.iterrows():
+            lines.append(
+                f"| {r['rank']} | {r['model_id']} | {r['family']} | {short_paper(r['paper']) or '-'} | {_fmt(r['T'])} | "
+                f"{r['neuron'] or '-'} | {r['training_sg'] or '-'} | {_fmt(r['clean_acc'])} | {_fmt(r['own_sg_robust_acc'])} | "
+                f"**{_fmt(r['robust_acc'])}** | {_fmt(r['masking_gap'])} | [{_fmt(r['robust_ci_low'], 1)}, {_fmt(r['robust_ci_high'], 1)}] | "
+                f"{seeds_cell(r)} | {_fmt(r['omega'], 3)} | {_fmt(r['firing_rate'], 3)} | {_fmt(r['grad_zero_share'], 3)} | "
+                f"{flag_markdown(r, doc_link)} |"
+            )
+        lines.append("")
+    return lines
+
+
+LEGEND = [
+    "Ranking key: per-point worst-case robust accuracy over every attack of the preset (%).",
+    "Own-SG: standalone robust accuracy under the preset's PGD with the model's training surrogate;",
+    "gap = own-SG minus worst case (a large gap means a fixed-surrogate attack overestimates robustness).",
+    "95% CI: Wilson interval of the worst case. Seeds: mean ± sample std of the worst case over the seeds of",
+    "the same recipe in the same table. Omega: share of pre-spike potentials H - theta inside the training SG's",
+    "gradient-available window (MPD-SGR), clean inputs, mean over spiking layers; firing rate: mean spike rate;",
+    "grad zero: share of exactly-zero input-gradient entries under the own SG (`snnbench analyze`; '-' = not analysed).",
+]
+
+
 def render_markdown(df: pd.DataFrame) -> str:
     lines = [
         "# snn-robustbench leaderboard",
         "",
         "Generated by `snnbench leaderboard` from reports/results/ and the model cards; do not edit by hand.",
-        "Ranking key: per-point worst-case robust accuracy over every attack of the preset (%).",
-        "Own-SG: standalone robust accuracy under the preset's PGD with the model's training surrogate;",
-        "gap = own-SG minus worst case (a large gap means a fixed-surrogate attack overestimates robustness).",
-        "Flags: see docs/flags.md.",
+        *LEGEND,
+        f"Flags: see [{FLAGS_DOC}](../{FLAGS_DOC}); `custom-code`: the architecture is submitted Python code.",
+        "Interactive, sortable version: [index.html](index.html). Plots: [plots/](plots/).",
         "",
     ]
     if df.empty:
         lines.append("_No results yet: run `snnbench run`._")
         return "\n".join(lines) + "\n"
-    for key, g in df.groupby(GROUP_KEYS, sort=True):
-        ds, tm, eps, preset, ver, n = key
-        lines += [f"## {ds} · {tm} eps={eps:g} · preset {preset} v{ver} · {n} points", ""]
-        lines.append("| # | model | family | T | neuron | train SG | clean | own-SG robust | worst-case robust | gap | 95% CI | flags |")
-        lines.append("|---:|---|---|---:|---|---|---:|---:|---:|---:|---|---|")
-        for _, r in g.iterrows():
-            lines.append(
-                f"| {r['rank']} | {r['model_id']} | {r['family']} | {_fmt(r['T'])} | {r['neuron']} | {r['training_sg']} | "
-                f"{_fmt(r['clean_acc'])} | {_fmt(r['own_sg_robust_acc'])} | **{_fmt(r['robust_acc'])}** | "
-                f"{_fmt(r['masking_gap'])} | [{_fmt(r['robust_ci_low'], 1)}, {_fmt(r['robust_ci_high'], 1)}] | {r['flags'] or '-'} |"
-            )
-        lines.append("")
+    lines += markdown_tables(df)
     return "\n".join(lines)
 
 
+def render_readme_block(df: pd.DataFrame) -> str:
+    """What goes between the README's leaderboard markers (links relative to the project root)."""
+    if df.empty:
+        return "_No results yet: run `snnbench run`._\n"
+    lines = markdown_tables(df, heading="###", doc_link=FLAGS_DOC)
+    lines.append("Columns are explained in [reports/leaderboard.md](reports/leaderboard.md); the sortable, filterable "
+                 "page is [reports/index.html](reports/index.html).")
+    return "\n".join(lines) + "\n"
+
+
 def render_csv(df: pd.DataFrame) -> str:
-    return df.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+    out = df.drop(columns=["flag_details"], errors="ignore")
+    return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
 def render_all(results_root: Path | None = None, include_subsets: bool = False) -> dict[str, str]:
-    """File name -> content for every leaderboard artefact."""
-    df = build_table(load_results(results_root), include_subsets=include_subsets)
-    return {"leaderboard.md": render_markdown(df), "leaderboard.csv": render_csv(df)}
+    """File name -> content for every leaderboard artefact (``README.md`` is the marker block only)."""
+    from bench.analysis import load_analyses
+    from bench.html import render_html
+
+    df = build_table(load_results(results_root), include_subsets=include_subsets, analyses=load_analyses(results_root))
+    return {
+        "leaderboard.md": render_markdown(df),
+        "leaderboard.csv": render_csv(df),
+        "index.html": render_html(df),
+        "README.md": render_readme_block(df),
+    }
 
 
-def write_leaderboard(results_root: Path | None = None, out_dir: Path | None = None, include_subsets: bool = False) -> list[Path]:
+# -- README blocks -----------------------------------------------------------------------------------
+def default_readme(out_dir: Path | None) -> Path | None:
+    """The project README when reports go to the project's own reports folder, else None (tests, tmp dirs)."""
+    target = (out_dir or reports_dir()).resolve()
+    return PROJECT_ROOT / "README.md" if target == project_path(load_config()["paths"]["reports_dir"]).resolve() else None
+
+
+def replace_block(text: str, start: str, end: str, content: str) -> str:
+    """``text`` with everything between the ``start`` and ``end`` marker lines replaced by ``content``."""
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < 0 or j < i:
+        raise BenchError(f"README.md lacks the markers {start} ... {end}: add them where the block belongs")
+    return text[: i + len(start)] + "\n" + content + text[j:]
+
+
+def write_leaderboard(results_root: Path | None = None, out_dir: Path | None = None, include_subsets: bool = False,
+                      readme: Path | None = None) -> list[Path]:
+    """Write md, csv and html to ``out_dir`` and update the README block (the project README by default)."""
+    readme = readme or default_readme(out_dir)
     out_dir = out_dir or reports_dir()
     written = []
     for name, content in render_all(results_root, include_subsets).items():
+        if name == "README.md":
+            if readme is not None and readme.is_file():
+                old = readme.read_text()
+                new = replace_block(old, README_START, README_END, content)
+                if new != old:
+                    atomic_write_text(readme, new)
+                written.append(readme)
+            continue
         atomic_write_text(out_dir / name, content)
         written.append(out_dir / name)
     return written
 
 
-def stale_files(results_root: Path | None = None, out_dir: Path | None = None, include_subsets: bool = False) -> list[str]:
+def stale_files(results_root: Path | None = None, out_dir: Path | None = None, include_subsets: bool = False,
+                readme: Path | None = None) -> list[str]:
     """Names of leaderboard files whose committed content differs from a fresh render."""
+    readme = readme or default_readme(out_dir)
     out_dir = out_dir or reports_dir()
     stale = []
     for name, content in render_all(results_root, include_subsets).items():
+        if name == "README.md":
+            if readme is not None and readme.is_file():
+                text = readme.read_text()
+                try:
+                    fresh = replace_block(text, README_START, README_END, content)
+                except BenchError:
+                    fresh = None
+                if fresh != text:
+                    stale.append(name)
+            continue
         p = out_dir / name
         if not p.is_file() or p.read_text() != content:
             stale.append(name)

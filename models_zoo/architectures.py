@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from spikingjelly.activation_based import layer, neuron, surrogate
 from torch import nn
 
@@ -60,7 +61,16 @@ def make_neuron(spec: dict[str, Any], rule: BackwardRule) -> nn.Module:
         return neuron.IFNode(**common)
     if kind == "PLIF":
         return neuron.ParametricLIFNode(init_tau=float(spec.get("tau", 2.0)), decay_input=bool(spec.get("decay_input", True)), **common)
-    raise BenchError(f"neuron type '{kind}' is not known to the zoo's architectures: use LIF, IF or PLIF")
+    if kind == "DLIF":
+        from models_zoo.neurons_dlif import DLIFNeuron
+
+        if spec.get("time_steps") is None:
+            raise BenchError("a DLIF neuron needs 'time_steps' in its neuron spec (build it from a card, which supplies T)")
+        return DLIFNeuron(
+            int(spec["time_steps"]), rule=rule, v_threshold=common["v_threshold"], v_reset=common["v_reset"],
+            tau=float(spec.get("tau", 0.99)), detach_reset=common["detach_reset"], step_mode="m",
+        )
+    raise BenchError(f"neuron type '{kind}' is not known to the zoo's architectures: use LIF, IF, PLIF or DLIF")
 
 
 def _pool(kind: str) -> nn.Module:
@@ -119,6 +129,170 @@ def smlp(
         mods += [layer.Linear(a, b, step_mode="m"), make_neuron(neuron, surrogate)]
     mods.append(layer.Linear(dims[-1], num_classes, step_mode="m"))
     return nn.Sequential(*mods)
+
+
+# -- paper presets for CIFAR (spiking VGG-11 and WRN-16) ------------------------------------------------
+
+#: per-channel (mean, std) of the data sets whose presets normalise inside the model (inputs stay in [0, 1];
+#: the values of the SR and RSSNN code bases' ``data_loaders.py``)
+NORM_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+}
+
+
+class InputNorm(nn.Module):
+    """``(x - mean) / std`` per channel on ``[T, N, C, H, W]``: normalisation inside the model."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def _input_norm(normalize: str | None, channels: int) -> list[nn.Module]:
+    if normalize in (None, "none"):
+        return []
+    if normalize not in NORM_STATS:
+        raise BenchError(f"normalize must be 'none' or one of {sorted(NORM_STATS)}, got {normalize!r}")
+    mean, std = NORM_STATS[normalize]
+    if len(mean) != channels:
+        raise BenchError(f"normalize='{normalize}' has {len(mean)} channels but the input has {channels}")
+    return [InputNorm(mean, std)]
+
+
+def _init_like_papers(net: nn.Module) -> None:
+    """Kaiming-normal (fan_out) convolutions, BN weight 1 / bias 0, zero linear biases (SR / RSSNN code)."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+#: VGG-11 of the SR code base (``snn_models/VGG.py``, cfg 'vgg11'): channels, "P" = 2x2 pooling
+VGG11_LAYOUT: tuple[int | str, ...] = (64, "P", 128, 256, "P", 512, 512, 512, "P", 512, 512)
+
+
+@register_architecture("svgg11")
+def svgg11(
+    neuron: dict[str, Any],
+    surrogate: BackwardRule,
+    num_classes: int = 10,
+    in_shape: tuple[int, int, int] = (3, 32, 32),
+    width: float = 1.0,
+    hidden: int = 4096,
+    pooling: str = "avg",
+    normalize: str = "none",
+) -> nn.Module:
+    """Spiking VGG-11 of Liu et al. (ICML 2024, SR) and Ding et al. (ICML 2024, RSSNN) code bases.
+
+    [conv3x3(bias)-BN-spike] with 2x2 pooling after conv 1, 3 and 6 (64, P, 128, 256, P, 512x3, P, 512x2),
+    then flatten, linear-spike (4096), linear-spike (4096), linear readout; 61M parameters on 32x32 inputs.
+    ``width`` scales every channel count and the hidden size (1 = the papers'; tests use less);
+    ``pooling`` avg (the papers') or max (Luu 2025's sparse-gradient variant); ``normalize`` a
+    :data:`NORM_STATS` key (normalisation inside the model) or 'none'.
+    """
+    c, h, w = in_shape
+    mods: list[nn.Module] = list(_input_norm(normalize, c))
+    pools = 0
+    for item in VGG11_LAYOUT:
+        if item == "P":
+            mods.append(_pool(pooling))
+            pools += 1
+            continue
+        out = max(1, int(round(int(item) * width)))
+        mods += [
+            layer.Conv2d(c, out, 3, padding=1, bias=True, step_mode="m"),
+            layer.BatchNorm2d(out, step_mode="m"),
+            make_neuron(neuron, surrogate),
+        ]
+        c = out
+    hid = max(1, int(round(hidden * width)))
+    flat = c * (h >> pools) * (w >> pools)
+    mods += [
+        layer.Flatten(step_mode="m"),
+        layer.Linear(flat, hid, step_mode="m"),
+        make_neuron(neuron, surrogate),
+        layer.Linear(hid, hid, step_mode="m"),
+        make_neuron(neuron, surrogate),
+        layer.Linear(hid, num_classes, step_mode="m"),
+    ]
+    net = nn.Sequential(*mods)
+    _init_like_papers(net)
+    return net
+
+
+class WRNBlock(nn.Module):
+    """Pre-activation wide-ResNet block (BN-spike-conv x 2) with a learnable convex-combination residual
+    ``comb[0] * shortcut + comb[1] * branch`` (SNN-RAT / SR code, ``snn_models/WideResNet.py``)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, neuron: dict[str, Any], surrogate: BackwardRule) -> None:
+        super().__init__()
+        self.equal = cin == cout
+        self.bn1 = layer.BatchNorm2d(cin, step_mode="m")
+        self.act1 = make_neuron(neuron, surrogate)
+        self.conv1 = layer.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False, step_mode="m")
+        self.bn2 = layer.BatchNorm2d(cout, step_mode="m")
+        self.act2 = make_neuron(neuron, surrogate)
+        self.conv2 = layer.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False, step_mode="m")
+        self.shortcut = None if self.equal else layer.Conv2d(cin, cout, 1, stride=stride, bias=False, step_mode="m")
+        self.comb = nn.Parameter(torch.full((2,), 0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.equal:
+            out = self.act1(self.bn1(x))
+            res = x
+        else:
+            x = self.act1(self.bn1(x))
+            out = x
+            res = self.shortcut(x)
+        out = self.conv2(self.act2(self.bn2(self.conv1(out))))
+        return self.comb[0] * res + self.comb[1] * out
+
+
+@register_architecture("swrn16")
+def swrn16(
+    neuron: dict[str, Any],
+    surrogate: BackwardRule,
+    num_classes: int = 10,
+    in_shape: tuple[int, int, int] = (3, 32, 32),
+    widen_factor: int = 4,
+    base: int = 16,
+    normalize: str = "none",
+) -> nn.Module:
+    """Spiking WRN-16-4 of the SR and RSSNN code bases (depth 16: 3 groups of 2 pre-activation blocks).
+
+    conv3x3 (16) -> groups of widths 16k, 32k, 64k (strides 1, 2, 2) -> BN-spike -> global average pool ->
+    linear readout; k = ``widen_factor`` (4 in the papers, 2.7M parameters); ``base`` the stem width.
+    """
+    c = in_shape[0]
+    widths = [base, base * widen_factor, 2 * base * widen_factor, 4 * base * widen_factor]
+    mods: list[nn.Module] = list(_input_norm(normalize, c))
+    mods.append(layer.Conv2d(c, widths[0], 3, padding=1, bias=False, step_mode="m"))
+    cin = widths[0]
+    for cout, stride in zip(widths[1:], (1, 2, 2)):
+        for i in range(2):  # (16 - 4) / 6 = 2 blocks per group
+            mods.append(WRNBlock(cin, cout, stride if i == 0 else 1, neuron, surrogate))
+            cin = cout
+    mods += [
+        layer.BatchNorm2d(cin, step_mode="m"),
+        make_neuron(neuron, surrogate),
+        layer.AdaptiveAvgPool2d((1, 1), step_mode="m"),
+        layer.Flatten(step_mode="m"),
+        layer.Linear(cin, num_classes, step_mode="m"),
+    ]
+    net = nn.Sequential(*mods)
+    _init_like_papers(net)
+    return net
 
 
 def build_architecture(name: str, **kwargs: Any) -> nn.Module:

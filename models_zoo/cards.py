@@ -102,6 +102,8 @@ class ModelCard:
             "claimed_clean_acc": float(self.data["claimed_clean_acc"]),
             "seed": self.data["training"]["seed"],
             "recipe": self.data["training"]["recipe"],
+            # True when the architecture is submitter code (`file.py:factory`): the leaderboard marks it
+            "custom_code": ".py:" in self.data["architecture"],
         }
 
 

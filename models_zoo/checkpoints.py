@@ -8,6 +8,7 @@ and containers, so a payload that would run code on load is rejected before it r
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -32,7 +33,9 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
+            # name the offending global (torch's first lines are generic advice with terminal colour codes)
+            found = re.search(r"Unsupported global: (GLOBAL [\w.]+)|Unsupported operand \d+|Unsupported class [\w.]+", str(e))
+            first = f"unpickling it would call {found.group(1)}" if found and found.group(1) else (found.group(0) if found else "unsafe content")
             raise BenchError(
                 f"checkpoint {p.name} refused: it is not a plain tensor state dict ({first[:160]}); "
                 f"save `model.state_dict()` with safetensors.torch.save_file instead"

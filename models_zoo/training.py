@@ -45,11 +45,34 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
     return 100.0 * correct / max(1, len(y))
 
 
+def augment_batch(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
+    """Training-time augmentation of a batch [N, C, H, W] drawn from ``gen`` (deterministic for a seed).
+
+    ``crop-flip``: random crop with 4-pixel zero padding and random horizontal flip (the CIFAR recipes of
+    the SR and RSSNN code bases: ``RandomCrop(32, padding=4), RandomHorizontalFlip()``).
+    """
+    if kind == "none":
+        return x
+    if kind != "crop-flip":
+        raise BenchError(f"unknown augmentation '{kind}': use 'none' or 'crop-flip'")
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    dy = torch.randint(0, 9, (n,), generator=gen).tolist()
+    dx = torch.randint(0, 9, (n,), generator=gen).tolist()
+    flip = (torch.rand(n, generator=gen) < 0.5).tolist()
+    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    for i in range(n):
+        if flip[i]:
+            out[i] = out[i].flip(-1)
+    return out
+
+
 def _make_optimizer(params, cfg: dict[str, Any]) -> torch.optim.Optimizer:
     if cfg["optimizer"] == "adam":
         return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     if cfg["optimizer"] == "sgd":
-        return torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"], nesterov=True)
+        return torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"],
+                               nesterov=bool(cfg.get("nesterov", True)))
     raise BenchError(f"unknown optimizer '{cfg['optimizer']}': use adam or sgd")
 
 
@@ -91,15 +114,16 @@ def train(
     device: str = "auto",
     overrides: dict[str, Any] | None = None,
     progress: bool = True,
+    data_root: str | Path | None = None,
 ) -> ModelCard:
     """Train ``recipe_name`` on ``dataset`` with ``seed``; write checkpoint + card under ``out_dir``.
 
     ``out_dir`` defaults to the zoo (models_zoo/): the card goes to ``cards/``, weights to ``checkpoints/``.
     """
     recipe = get_recipe(recipe_name)
-    cfg = recipe.config(**(overrides or {}))
+    cfg = recipe.config_for(dataset, **(overrides or {}))
     dev = resolve_device(device)
-    ds = load_dataset(dataset)
+    ds = load_dataset(dataset, root=data_root)
     data = card_data(recipe_name, dataset, seed, cfg, ds.num_classes)
     seed_everything(seed)
     card = ModelCard(data=data, path=None)
@@ -120,6 +144,8 @@ def train(
         for i in range(steps_per_epoch):
             idx = perm[i * bs : (i + 1) * bs]
             x, y = ds.train.x[idx].to(dev), ds.train.y[idx].to(dev)
+            if cfg.get("augment", "none") != "none":
+                x = augment_batch(x, cfg["augment"], gen)
             loss, metrics = recipe.loss(model, x, y, cfg)
             if not torch.isfinite(loss):
                 raise BenchError(f"training {data['id']}: loss became {float(loss)} at epoch {epoch}: lower the learning rate")
@@ -145,3 +171,43 @@ def train(
     card_path.parent.mkdir(parents=True, exist_ok=True)
     card_path.write_text(card_to_toml(data))
     return load_card(card_path)
+
+
+def zoo_entries(seeds: tuple[int, ...] | None = None, recipes: list[str] | None = None) -> list[tuple[str, int]]:
+    """(recipe, seed) pairs of the committed zoo, seed-major: seed 0 of every recipe first, then seed 1..."""
+    from models_zoo.recipes import RECIPES, ZOO_SEEDS
+
+    names = recipes or [n for n, r in RECIPES.items() if r.zoo]
+    return [(name, seed) for seed in (seeds or ZOO_SEEDS) for name in names]
+
+
+def train_all(
+    seeds: tuple[int, ...] | None = None,
+    recipes: list[str] | None = None,
+    force: bool = False,
+    out_dir: str | Path | None = None,
+    device: str = "auto",
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    log=print,
+) -> list[ModelCard]:
+    """Train every zoo recipe for the recorded seeds on MNIST-5k (``snnbench train --all``).
+
+    An entry whose card and checkpoint both exist is skipped unless ``force``: rerunning resumes the zoo.
+    """
+    from models_zoo.recipes import ZOO_DATASET
+
+    root = Path(out_dir) if out_dir else zoo_dir()
+    entries = zoo_entries(seeds, recipes)
+    cards = []
+    for i, (name, seed) in enumerate(entries, 1):
+        model_id = f"{name}-{ZOO_DATASET}-s{seed}"
+        card_path, ckpt = root / "cards" / f"{model_id}.toml", root / "checkpoints" / f"{model_id}.safetensors"
+        if not force and card_path.is_file() and ckpt.is_file():
+            log(f"[{i}/{len(entries)}] {model_id}: card and checkpoint exist, skipped (use --force to retrain)")
+            continue
+        t0 = time.time()
+        card = train(name, ZOO_DATASET, seed, out_dir=out_dir, device=device, overrides=overrides, progress=progress)
+        log(f"[{i}/{len(entries)}] {card.id}: clean accuracy {card.claimed_clean_acc:.2f}% in {time.time() - t0:.0f}s")
+        cards.append(card)
+    return cards

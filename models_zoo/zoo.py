@@ -54,11 +54,16 @@ def card_rule(card: ModelCard) -> BackwardRule:
 def neuron_spec(card: ModelCard) -> dict[str, Any]:
     spec = dict(card.neuron)
     spec["v_reset"] = card.v_reset
+    spec.setdefault("time_steps", int(card.time_steps))  # DLIF's per-step input gains need T
     return spec
 
 
 def build_net(card: ModelCard) -> nn.Module:
     """The card's architecture, freshly initialised (no weights loaded)."""
+    if ".py:" in card.architecture:  # `file.py:factory`: runs the submitter's code (see bench/custom_arch.py)
+        from bench.custom_arch import build_custom_from_card
+
+        return build_custom_from_card(card)
     shape = tuple(dataset_config(card.dataset)["shape"])
     return build_architecture(
         card.architecture,

@@ -48,8 +48,9 @@ def test_render_is_deterministic_and_check_detects_staleness(tmp_path):
     assert first == render_all(tmp_path / "results")
     assert "| 1 | b |" in first["leaderboard.md"] and "F8" in first["leaderboard.md"]
     out = tmp_path / "reports"
-    assert stale_files(tmp_path / "results", out) == ["leaderboard.md", "leaderboard.csv"]
+    everything = ["leaderboard.md", "leaderboard.csv", "index.html"]
+    assert stale_files(tmp_path / "results", out) == everything
     write_leaderboard(tmp_path / "results", out)
     assert stale_files(tmp_path / "results", out) == []
     (root / "c.json").write_text(json.dumps(fake_result("c", 30.0)))
-    assert stale_files(tmp_path / "results", out) == ["leaderboard.md", "leaderboard.csv"]
+    assert stale_files(tmp_path / "results", out) == everything
