@@ -162,12 +162,19 @@ class PGD(Attack):
     restarts: int = 1
     step_size_ratio: float = 0.25
     random_start: bool = True
+    #: stop iterating on points already broken (identical outcome for per-sample rules, much cheaper)
+    early_stop: bool = True
     name: str = "pgd"
 
     def _perturb(self, model, x, y, eps, generator):
         if eps == 0:
             return x.clone()
         step = self.step_size_ratio * eps
+        rule = model.neurons[0].rule
+        # A point broken at some iterate is broken for good (best iterate), so later iterations only
+        # run on the points still standing. Each point's trajectory is unchanged when the rule is
+        # per-sample; rules with batch statistics or per-batch state keep the whole batch.
+        early_stop = self.early_stop and rule.batch_independent and not rule.stateful
         best = x.clone()
         found = torch.zeros(len(y), dtype=torch.bool, device=x.device)
         for r in range(self.restarts):
@@ -182,17 +189,25 @@ class PGD(Attack):
                 x_adv = xs.clone()
             local_found = torch.zeros(len(ys), dtype=torch.bool, device=x.device)
             local_best = x_adv.clone()
+            active = torch.arange(len(ys), device=x.device)
             for _ in range(self.steps):
-                logits, grad = self.loss_and_grad(model, x_adv, ys)
-                wrong = (logits.argmax(1) != ys) & ~local_found
-                local_best[wrong] = x_adv[wrong]
-                local_found |= wrong
-                x_adv = project(x_adv + step * grad.sign(), xs, eps)
-            if r < self.restarts - 1:  # the engine re-scores the final iterate of the last restart
+                xa = x_adv[active]
+                logits, grad = self.loss_and_grad(model, xa, ys[active])
+                wrong = logits.argmax(1) != ys[active]
+                hit = active[wrong & ~local_found[active]]
+                local_best[hit] = x_adv[hit]
+                local_found[hit] = True
+                x_adv[active] = project(xa + step * grad.sign(), xs[active], eps)
+                if early_stop:
+                    active = active[~local_found[active]]
+                    if active.numel() == 0:
+                        break
+            if r < self.restarts - 1 and active.numel():  # the engine re-scores the last restart's final iterate
                 with torch.no_grad():
-                    wrong = (model(x_adv).argmax(1) != ys) & ~local_found
-                local_best[wrong] = x_adv[wrong]
-                local_found |= wrong
+                    wrong = model(x_adv[active]).argmax(1) != ys[active]
+                hit = active[wrong & ~local_found[active]]
+                local_best[hit] = x_adv[hit]
+                local_found[hit] = True
             final = torch.where(local_found.view(-1, *[1] * (x.dim() - 1)), local_best, x_adv)
             best[todo] = final
             found[todo] = local_found

@@ -66,6 +66,9 @@ class BackwardRule:
     family: str = "base"
     #: True when the rule keeps state across attack iterations (ASSG's moving averages).
     stateful: bool = False
+    #: True when a point's gradient does not depend on the other points of the batch. Attacks may then
+    #: drop points they have already broken from later iterations (PDSG's batch statistics forbid it).
+    batch_independent: bool = True
 
     def __init__(self, **params: float) -> None:
         self.params: dict[str, float] = {k: float(v) for k, v in params.items()}

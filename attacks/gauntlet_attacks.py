@@ -16,11 +16,9 @@ iterate is returned there) and is projected onto the eps-ball and the box before
 
 from __future__ import annotations
 
-import math
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn

@@ -291,6 +291,8 @@ class PDSG(BackwardRule):
     potentials are the pre-spike H (std is shift-invariant, so H and H - theta give the same sigma).
     """
 
+    batch_independent = False  # sigma is a statistic over the batch
+
     family = "pdsg"
 
     def __init__(self, **params: float) -> None:
@@ -341,6 +343,7 @@ class ASSG(BackwardRule):
 
     family = "assg"
     stateful = True
+    batch_independent = False  # moving averages are kept per batch position
 
     def __init__(self, A: float = ASSG_DEFAULT_A, relax: float = 1.5, beta: float = 0.9, **params: float) -> None:
         if params:

@@ -43,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="zoo model id (see `snnbench zoo list`) or path to a card .toml")
     _add_eval_args(p)
     p.add_argument("--force", action="store_true", help="recompute even when an identical result is stored")
+    p.add_argument("--chunk-size", type=int, default=None, help="points per saved chunk (resume granularity; default from bench.toml)")
+
+    p = sub.add_parser("shard", help="run models x presets as sharded jobs (model x preset x point range), then merge")
+    p.add_argument("models", nargs="+", help="zoo ids, submission ids or card paths")
+    p.add_argument("--presets", nargs="+", default=["quick"])
+    p.add_argument("--eps", type=float, default=None)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--chunk-size", type=int, default=None)
+    p.add_argument("--shards", type=int, default=2, help="point ranges per evaluation")
+    p.add_argument("--backend", default="local", help="local (in-process), process (local worker pool) or ray")
+    p.add_argument("--workers", type=int, default=2)
+    _add_runtime_args(p)
 
     p = sub.add_parser("train", help="train a zoo recipe and register its card and checkpoint")
     p.add_argument("recipe", nargs="?", default=None, help="recipe name (e.g. baseline); omit with --all")
@@ -126,8 +139,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result, path, reused = evaluate(
         args.model, preset=args.preset or "quick", eps=args.eps, threat_model=args.threat_model or "Linf",
         limit=args.limit, device=args.device, batch_size=args.batch_size, seed=args.seed, force=args.force,
+        chunk_size=args.chunk_size,
     )
     _print_result(result, path, reused)
+    return 0
+
+
+def cmd_shard(args: argparse.Namespace) -> int:
+    from bench.shard import plan, run_sharded
+
+    jobs = plan(args.models, args.presets, eps=args.eps, shards_per_eval=args.shards, limit=args.limit,
+                device=args.device, batch_size=args.batch_size, seed=args.seed, chunk_size=args.chunk_size)
+    print(f"{len(jobs)} shard(s) on backend {args.backend} with {args.workers} worker(s)")
+    for result, path in run_sharded(jobs, backend=args.backend, workers=args.workers):
+        _print_result(result, path, False)
     return 0
 
 
@@ -340,7 +365,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if c.passed else 1
 
 
-COMMANDS = {"submit": cmd_submit, "compare": cmd_compare, "perf": cmd_perf, "run": cmd_run, "eval": cmd_eval, "train": cmd_train, "zoo": cmd_zoo, "leaderboard": cmd_leaderboard, "analyze": cmd_analyze, "plot": cmd_plot}
+COMMANDS = {"shard": cmd_shard, "submit": cmd_submit, "compare": cmd_compare, "perf": cmd_perf, "run": cmd_run, "eval": cmd_eval, "train": cmd_train, "zoo": cmd_zoo, "leaderboard": cmd_leaderboard, "analyze": cmd_analyze, "plot": cmd_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +363,8 @@ def evaluate(
     results_root: str | Path | None = None,
     force: bool = False,
     progress: bool = True,
+    chunks: Sequence[int] | None = None,
+    chunk_size: int | None = None,
 ) -> tuple[dict[str, Any], Path, bool]:
     """Run (or reuse) one evaluation; return (result, path of its JSON, whether it was reused).
 
@@ -386,7 +389,9 @@ def evaluate(
     batch_size = int(batch_size or cfg["defaults"]["batch_size"])
     if batch_size < 1:
         raise BenchError(f"--batch-size must be >= 1, got {batch_size}")
-    chunk_size = int(cfg["defaults"]["chunk_size"])
+    chunk_size = int(chunk_size or cfg["defaults"]["chunk_size"])
+    if chunk_size < 1:
+        raise BenchError(f"--chunk-size must be >= 1, got {chunk_size}")
     ds = load_dataset(card.dataset)
     test = ds.test.head(limit)
     n = len(test)
@@ -433,10 +438,17 @@ def evaluate(
     tuned = _tune_all(adapter, resolved, test, eps, batch_size, seed, partial, progress)
     specs = _run_specs(resolved, tuned)
     n_chunks = math.ceil(n / chunk_size)
-    chunks: list[ChunkOutcome] = []
+    if chunks is not None:  # a shard (bench/shard.py): compute these chunks into the partial folder, no result
+        bad = [c for c in chunks if not 0 <= c < n_chunks]
+        if bad:
+            raise BenchError(f"chunk indices {bad} out of range: this evaluation has {n_chunks} chunks")
+        wanted = sorted(set(chunks))
+    else:
+        wanted = list(range(n_chunks))
+    outcomes: list[ChunkOutcome] = []
     seconds = 0.0
-    bar = tqdm(total=n_chunks * len(resolved["attacks"]), desc=f"{card.id} {preset} eps={eps:g}", disable=not progress, unit="attack")
-    for ci in range(n_chunks):
+    bar = tqdm(total=len(wanted) * len(resolved["attacks"]), desc=f"{card.id} {preset} eps={eps:g}", disable=not progress, unit="attack")
+    for ci in wanted:
         f = partial / f"chunk_{ci:05d}.json"
         if f.is_file():
             outcome, secs = _chunk_from_json(json.loads(f.read_text()))
@@ -450,10 +462,12 @@ def evaluate(
             )
             secs = time.time() - t0
             atomic_write_json(f, _chunk_to_json(outcome, secs))
-        chunks.append(outcome)
+        outcomes.append(outcome)
         seconds += secs
     bar.close()
-    merged = _merge(chunks, [a["name"] for a in resolved["attacks"]])
+    if chunks is not None:
+        return {"shard": True, "config_hash": h, "chunks": wanted, "n_chunks": n_chunks, "seconds": seconds}, partial, False
+    merged = _merge(outcomes, [a["name"] for a in resolved["attacks"]])
     if merged.nonfinite_logits:
         raise BenchError(f"model '{card.id}' produced NaN/inf logits on {merged.nonfinite_logits} clean points: fix the model")
     summary = summarise(merged, resolved)

@@ -12,7 +12,8 @@ Settings, per paper (authors' public code where it exists; "open" = not settled 
   theta 1, hard reset, triangle SG gamma 1, T = 8, SGD lr 0.1 momentum 0.9 (no Nesterov) weight decay 5e-4,
   cosine over 200 epochs, batch 32, RandomCrop(32, 4) + horizontal flip, normalisation inside the model.
   SR: h = 0.01, lambda 0.1 (open: the value of the repository's logged runs; sweep it on your data).
-  MPD-SGR: eta 1.0 (open), gamma = the SG's support (1).
+  MPD-SGR: eta 0.03 (open: the MNIST-5k sweep's choice, models_zoo/SWEEPS.md; eta >= 0.1 silenced the
+  network there), gamma = the SG's support (1).
 * RSSNN (DingJianhao/stable-snn, ``main_train-v2.py``): DLIF tau 0.99, T = 8, SGD lr 0.1 momentum 0.9,
   weight decay 5e-4 (``beta``), cosine over 100 epochs, batch 64, kappa 0.5, rho (``alpha``) 1, Gaussian
   sigma 8/255; AT mode RFGSM with eps 4/255 (the code's default).
@@ -78,7 +79,7 @@ LUU_CODE: dict[str, Any] = {
 MPD_AT: dict[str, Any] = {"at_eps": 2 / 255, "at_steps": 2, "at_step_ratio": 0.5}
 SR_AT: dict[str, Any] = {"at_eps": 8 / 255, "at_steps": 7, "at_step_ratio": 2.55 / 8}
 SR_W: dict[str, Any] = {"sr_lambda": 0.1, "sr_h": 0.01}
-MPD_W: dict[str, Any] = {"mpd_eta": 1.0, "mpd_gamma": "sg"}
+MPD_W: dict[str, Any] = {"mpd_eta": 0.03, "mpd_gamma": "sg"}
 
 #: method -> (loss, settings, paper)
 METHODS: dict[str, tuple[Any, dict[str, Any], str]] = {

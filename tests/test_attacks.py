@@ -81,3 +81,20 @@ def test_make_attack_errors():
     with pytest.raises(BenchError, match="bad parameters"):
         make_attack({"name": "x", "attack": "pgd", "stepz": 3})
     assert make_attack({"name": "p", "attack": "pgd", "steps": 7, "on": "all"}).steps == 7
+
+
+@pytest.mark.parametrize("rule", ["own", "atan:alpha=2"])
+def test_pgd_early_stop_changes_cost_not_outcome(digits_model, batch, rule):
+    """Dropping broken points from later iterations must leave every point's outcome unchanged."""
+    x, y = batch
+    runs = {}
+    for early in (True, False):
+        attack = PGD(steps=8, restarts=2, rule=rule, early_stop=early)
+        x_adv = attack.perturb(digits_model, x, y, 0.08, torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            runs[early] = (x_adv, digits_model(x_adv).argmax(1) != y, attack.stats.gradient_points)
+    (xa, broke_a, cost_a), (xb, broke_b, cost_b) = runs[True], runs[False]
+    assert torch.equal(broke_a, broke_b)
+    assert torch.equal(xa[~broke_a], xb[~broke_b]), "unbroken points must follow the same trajectory"
+    assert 0 < broke_a.sum() < len(y), "the test needs both broken and unbroken points"
+    assert cost_a < cost_b

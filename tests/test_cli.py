@@ -44,7 +44,7 @@ def test_eval_then_leaderboard_on_a_small_slice(tmp_path, monkeypatch, capsys):
 
 def test_bad_input_gives_one_clear_line_and_exit_2(capsys):
     for argv, expected in [
-        (["eval", "baseline-mnist5k-s9"], "did you mean 'baseline-mnist5k-s0'"),
+        (["eval", "baseline-mnist5k-s9"], "unknown model 'baseline-mnist5k-s9': did you mean 'baseline-mnist5k-s"),
         (["eval", "baseline-mnist5k-s0", "--preset", "quik"], "did you mean 'quick'"),
         (["eval", "baseline-mnist5k-s0", "--eps", "3"], "--eps must be in [0, 1]"),
         (["eval", "baseline-mnist5k-s0", "--device", "cuda:7"] if not __import__("torch").cuda.is_available()

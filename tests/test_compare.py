@@ -100,7 +100,7 @@ def test_compare_numbers_match_the_per_point_files(digits_card, weak_card, outpu
 def test_compare_bad_input_exits_2(digits_card, outputs, capsys):
     for argv, expected in [
         (["compare", "no-such-model", "baseline-mnist5k-s0"], "unknown model 'no-such-model'"),
-        (["compare", "baseline-mnist5k-s0", "baseline-mnist5k-s9"], "did you mean 'baseline-mnist5k-s0'"),
+        (["compare", "baseline-mnist5k-s0", "baseline-mnist5k-s9"], "unknown model 'baseline-mnist5k-s9': did you mean 'baseline-mnist5k-s"),
         (["compare", "baseline-mnist5k-s0", str(digits_card.path)], "same data set"),
         (["compare", "baseline-mnist5k-s0", "baseline-mnist5k-s0", "--max-clean-drop", "-1"], "--max-clean-drop"),
         (["compare", "baseline-mnist5k-s0", "baseline-mnist5k-s0", "--alpha", "2"], "--alpha"),
