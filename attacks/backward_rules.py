@@ -86,8 +86,13 @@ class BackwardRule:
         """Run a neuron layer over ``x_seq`` [T, ...] from state ``v``; return (spikes [T, ...], v_last).
 
         Default: exact BPTT through charge, fire and reset, spiking with :meth:`spike`. The node records
-        the pre-spike potential ``H - theta`` when asked (:meth:`SpikingNeuron.record`).
+        the pre-spike potential ``H - theta`` when asked (:meth:`SpikingNeuron.record`). Where it is
+        exact, the loop runs fused with a hand-written backward (:mod:`bench.fused_neuron`).
         """
+        from bench.fused_neuron import fusable, fused_run
+
+        if fusable(node, self):
+            return fused_run(node, self, x_seq, v)
         spikes = []
         for t, x_t in enumerate(x_seq.unbind(0)):  # unbind: one backward cat, not T zero-filled selects
             h = node.charge(x_t, v, t)

@@ -222,7 +222,7 @@ def test_standard_and_full_presets_contain_the_spec_gauntlet():
         validate_attacks(p)
         by = {a["name"]: a for a in p["attacks"]}
         assert by["apgd-ce-own"]["attack"] == "apgd-ce" and by["apgd-ce-own"]["steps"] == 100
-        assert by["apgd-t-own"]["targets"] == 9 and by["apgd-t-own"]["steps"] == 100
+        assert by["apgd-t-own"]["targets"] == 3 and by["apgd-t-own"]["steps"] == 100
         rules = {a["rule"] for a in p["attacks"]}
         sweep = {f"atan:alpha={a}" for a in (2, 4, 8, 16)} | {f"triangle:gamma={g}" for g in (0.25, 0.5, 1, 2)}
         sweep |= {f"rectangle:gamma={g}" for g in (0.5, 1, 2)} | {"sigmoid:alpha=4", "straight-through"}
