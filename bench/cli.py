@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="PGD iterations (k)")
     p.add_argument("--eps", type=float, default=None)
     p.add_argument("--out", default=None, help="JSON output (default reports/perf.json)")
+    p.add_argument("--skip-presets", action="store_true",
+                   help="skip (d): quick, standard and AutoAttack standard evaluated from scratch on the same points (minutes)")
     _add_runtime_args(p)
 
     p = sub.add_parser("leaderboard", help="rebuild reports/leaderboard.{md,csv,html} and README's table from stored results (runs no model)")
@@ -302,7 +304,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     from bench.data import load_dataset
     from bench.device import resolve_device
     from bench.io import atomic_write_json
-    from bench.perf import run_perf
+    from bench.perf import plain_loop_ratio, run_perf, run_preset_comparison
     from models_zoo.zoo import get_card, load_model
 
     cfg = load_config()
@@ -311,8 +313,12 @@ def cmd_perf(args: argparse.Namespace) -> int:
     test = load_dataset(card.dataset).test.head(args.points)
     eps = args.eps if args.eps is not None else threat_model_config(cfg["defaults"]["threat_model"], cfg)["eps"]
     batch = args.batch_size or int(cfg["defaults"]["batch_size"])
-    fig = run_perf(load_model(card, dev), test.x, test.y, eps, args.steps, batch)
+    model = load_model(card, dev)
+    fig = run_perf(model, test.x, test.y, eps, args.steps, batch)
     fig["model_id"] = card.id
+    fig["plain_over_fused_floor"] = plain_loop_ratio(model, test.x, test.y, args.steps, batch)
+    if not args.skip_presets:
+        fig["presets"] = run_preset_comparison(card, args.points, str(dev), batch)
     rows = [
         ("(a) floor: fwd+bwd per point-iteration", f"{1e3 * fig['floor_s_per_point_iter']:.3f} ms"),
         (f"(b) our PGD-{args.steps} per point-iteration", f"{1e3 * fig['pgd_s_per_point_iter']:.3f} ms"),
@@ -322,7 +328,15 @@ def cmd_perf(args: argparse.Namespace) -> int:
          else f"{1e3 * fig['torchattacks_s_per_point_iter']:.3f} ms (ours {fig['speedup_vs_torchattacks']:.2f}x faster)"),
         ("robust acc: ours / torchattacks", f"{fig['pgd_robust_acc']:.2f} / {fig['torchattacks_robust_acc'] if fig['torchattacks_robust_acc'] is not None else '-'}"),
         ("(e) peak memory", f"{fig['peak_memory_mb']:.0f} MiB"),
+        ("floor, plain autograd loop / fused loop", f"{fig['plain_over_fused_floor']:.2f}"),
     ]
+    for name, r in fig.get("presets", {}).items():
+        if isinstance(r, dict):
+            rows.append((f"(d) `{name}` v{r['preset_version']}: wall, clean, robust", f"{r['wall_s']:.1f} s, {r['clean_acc']:.2f}, {r['robust_acc']:.2f}"))
+    if "autoattack_over_standard_wall" in fig.get("presets", {}):
+        pr = fig["presets"]
+        rows.append(("(d) AutoAttack standard / our standard, wall time", f"{pr['autoattack_over_standard_wall']:.2f}x"))
+        rows.append(("(d) robust acc: ours minus AutoAttack (must be <= 0)", f"{pr['standard_minus_autoattack_robust']:+.2f}"))
     print(f"| {card.id}, {fig['points']} points, batch {batch}, {fig['device']}, {fig['threads']} threads | |")
     print("|---|---|")
     for k, v in rows:

@@ -123,3 +123,52 @@ def run_perf(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, st
         "torchattacks_robust_acc": None if peer is None else 100.0 * robust["peer"] / len(y),
         "peak_memory_mb": peak_memory_mb(dev),
     }
+
+
+def run_preset_comparison(card: Any, points: int, device: str, batch_size: int, presets: tuple[str, ...] = ("quick", "standard", "autoattack-standard")) -> dict[str, Any]:
+    """(d): each preset evaluated from scratch on the same ``points`` (fresh results folder, nothing reused).
+
+    Returns per preset its wall time (tuning, cascade, flags: what ``snnbench eval`` costs), clean and
+    robust accuracy, and the ratios ``autoattack-standard / standard`` (wall time) and the robust-accuracy
+    difference ``standard - autoattack`` (must not be positive: our preset must be at least as strong).
+    """
+    import tempfile
+
+    from bench.evaluate import evaluate
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="snnbench-perf-") as tmp:
+        for name in presets:
+            t0 = time.perf_counter()
+            result, _, _ = evaluate(card, preset=name, limit=points, device=device, batch_size=batch_size, results_root=tmp, force=True)
+            out[name] = {
+                "wall_s": time.perf_counter() - t0,
+                "clean_acc": result["clean_acc"],
+                "robust_acc": result["robust_acc"],
+                "preset_version": result["preset_version"],
+            }
+    if "standard" in out and "autoattack-standard" in out:
+        out["autoattack_over_standard_wall"] = out["autoattack-standard"]["wall_s"] / out["standard"]["wall_s"]
+        out["standard_minus_autoattack_robust"] = out["standard"]["robust_acc"] - out["autoattack-standard"]["robust_acc"]
+    return out
+
+
+def plain_loop_ratio(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int) -> float:
+    """Floor with the plain autograd loop over the floor with the fused loop (:mod:`bench.fused_neuron`),
+    interleaved batch by batch; > 1 means the fused loop is faster."""
+    dev = next(model.parameters()).device
+    plain = fused = 0.0
+    for bi, i in enumerate(range(0, len(y), batch_size)):
+        xb, yb = x[i : i + batch_size].to(dev), y[i : i + batch_size].to(dev)
+        order = [False, True] if bi % 2 == 0 else [True, False]
+        for use_fused in order:
+            for n in model.neurons:
+                n.fused = use_fused
+            secs, _ = _timed(lambda: _floor_batch(model, xb, yb, steps), dev)
+            if use_fused:
+                fused += secs
+            else:
+                plain += secs
+    for n in model.neurons:
+        n.fused = True
+    return plain / fused

@@ -16,7 +16,13 @@ training SG) it computes
 * ``mppd``: RSSNN's quantity, the last spiking layer's perturbation energy ``mean(Y^2)``,
   ``Y[t] = lambda Y[t-1] + I_clean[t] - I_noisy[t]`` (lambda = the layer's own leak), for Gaussian noise
   ``8/255 * N(0,1)`` (one fixed draw); ``mppd_rel`` = ``||I_clean - I_noisy||^2 / ||I_clean||^2``, a
-  scale-free version (models with different leaks or input scales are compared on it too).
+  scale-free version (models with different leaks or input scales are compared on it too);
+  ``mppd_common`` is ``mean(Y^2)`` with the same leak 0.99 (RSSNN's) for every model: ``mppd`` with each
+  model's own leak is not comparable across neuron types (a LIF with tau 2 forgets half of ``Y`` every
+  step, RSSNN's DLIF keeps 99%, so the same current perturbation gives a several times larger ``mppd``);
+* ``hoyer``: the Hoyer sparsity ``(sqrt(n) - ||g||_1/||g||_2) / (sqrt(n) - 1)`` of each point's CE input
+  gradient, averaged over points (0 = all entries equal, 1 = one non-zero entry): a scale-free measure of
+  how concentrated the gradient is, for architectures whose surrogate (atan) is never exactly zero.
 
 It writes ``models_zoo/defenses_measured.json`` (per model) and ``models_zoo/DEFENSES.md`` (mean +- std over
 the seeds of each recipe).
@@ -41,7 +47,29 @@ from models_zoo import defenses as d
 from models_zoo.neurons_dlif import leak_factor
 
 NOISE_SIGMA = 8 / 255
+#: the leak at which ``mppd_common`` compares every model: RSSNN's DLIF leak (Ding et al. 2024)
+COMMON_LEAK = 0.99
 BATCH = 250
+
+
+def hoyer_sparsity(g: torch.Tensor) -> torch.Tensor:
+    """Hoyer (2004) sparsity per row of ``g`` [N, ...]: ``(sqrt(n) - ||g||_1/||g||_2) / (sqrt(n) - 1)``.
+
+    1 for a single non-zero entry, 0 when every entry has the same magnitude; an all-zero row counts as 1.
+    """
+    flat = g.flatten(1).abs()
+    root_n = flat.shape[1] ** 0.5
+    norm = flat.norm(dim=1)
+    ratio = torch.where(norm > 0, flat.sum(1) / norm.clamp_min(1e-30), torch.ones_like(norm))
+    return (root_n - ratio) / (root_n - 1)
+
+
+def quick_result(model_id: str, dataset: str = "mnist5k") -> dict[str, Any] | None:
+    """The model's stored ``quick`` result at the primary eps on 1000 points, if there is one."""
+    from bench.config import results_dir
+
+    hits = sorted((results_dir() / dataset / model_id).glob("quick-v*_Linf_eps0.2_n1000.json"))
+    return json.loads(hits[-1].read_text()) if hits else None
 
 
 def measure_model(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, batch_size: int = BATCH, noise_seed: int = 0) -> dict[str, float]:
@@ -54,7 +82,8 @@ def measure_model(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, batch_siz
     correct = 0
     inside = {}  # layer -> [count inside, total]
     omega_gauss, l1_sum, zero, near, entries = [], 0.0, 0, 0, 0
-    mppd_num, mppd_rel_num, mppd_rel_den, mppd_count = 0.0, 0.0, 0.0, 0
+    mppd_num, mppd_rel_num, mppd_rel_den, mppd_count, mppd_common_num = 0.0, 0.0, 0.0, 0, 0.0
+    hoyer_sum = 0.0
     for i in range(0, n, batch_size):
         xb, yb = x[i : i + batch_size], y[i : i + batch_size]
         with torch.no_grad(), model.recording("detach") as rec:
@@ -77,6 +106,7 @@ def measure_model(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, batch_siz
         zero += int((g_ce == 0).sum())
         flat = g_ce.flatten(1).abs()
         near += int((flat <= 1e-3 * flat.amax(1, keepdim=True)).sum())
+        hoyer_sum += float(hoyer_sparsity(g_ce).sum())
         entries += g_ce.numel()
         # RSSNN: perturbation energy at the last spiking layer under Gaussian noise
         noise = torch.randn(xb.shape, generator=gen) * NOISE_SIGMA
@@ -86,6 +116,7 @@ def measure_model(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, batch_siz
             delta = i_clean - i_noisy
             mppd_num += float(d.ms_mppd_penalty(delta, leak)) * delta.numel()
             mppd_count += delta.numel()
+            mppd_common_num += float(d.ms_mppd_penalty(delta, COMMON_LEAK)) * delta.numel()
             mppd_rel_num += float((delta ** 2).sum())
             mppd_rel_den += float((i_clean ** 2).sum())
     shares = [c[0] / c[1] for c in inside.values()]
@@ -99,6 +130,8 @@ def measure_model(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, batch_siz
         "near_zero_grad": near / entries,
         "mppd": mppd_num / mppd_count,
         "mppd_rel": mppd_rel_num / max(mppd_rel_den, 1e-30),
+        "mppd_common": mppd_common_num / mppd_count,
+        "hoyer": hoyer_sum / n,
         "gamma": gamma,
         "leak": leak,
     }
@@ -121,12 +154,15 @@ CLAIMS: list[tuple[str, str, str, str]] = [
     ("sr", "grad_l1", "lower", "baseline"),
     ("rssnn", "mppd", "lower", "baseline"),
     ("rssnn", "mppd_rel", "lower", "baseline"),
+    ("rssnn", "mppd_common", "lower", "baseline"),
     ("sparse-arch-max", "zero_grad", "higher", "sparse-arch-avg"),
     ("sparse-arch-max", "near_zero_grad", "higher", "sparse-arch-avg"),
+    ("sparse-arch-max", "hoyer", "higher", "sparse-arch-avg"),
     ("pgd-at+mpd-sgr", "omega_share", "lower", "pgd-at"),
     ("pgd-at+sr", "grad_l1", "lower", "pgd-at"),
     ("pgd-at+rssnn", "mppd", "lower", "pgd-at"),
     ("pgd-at+rssnn", "mppd_rel", "lower", "pgd-at"),
+    ("pgd-at+rssnn", "mppd_common", "lower", "pgd-at"),
 ]
 
 
@@ -141,23 +177,28 @@ def write_report(rows: dict[str, dict[str, Any]], path: Path, command: str) -> s
         "",
         f"Generated by `{command}` from the committed checkpoints (models_zoo/cards/*.toml). Mean ± std over the "
         "seeds of each recipe (n = number of seeds), on the 1000 test points, model in eval mode, gradients under "
-        "each model's own training SG. Definitions: models_zoo/measure_defenses.py.",
+        "each model's own training SG. Definitions: models_zoo/measure_defenses.py. The quick columns come from "
+        "the stored `quick` results at eps 0.2 on the same 1000 points (`snnbench run --all-seeds`), n = seeds evaluated.",
         "",
-        "| recipe | n | clean acc % | Omega share in SG window % | Omega (Gaussian) % | mean ‖∇f‖₁ | zero input-grad entries % | near-zero entries % | last-layer MPPD mean(Y²) | rel. perturbation energy % |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| recipe | n | clean acc % | quick own-SG PGD-20 % | quick worst case % | Omega share in SG window % | Omega (Gaussian) % | mean ‖∇f‖₁ | zero input-grad entries % | near-zero entries % | Hoyer sparsity of ∇x CE | last-layer MPPD mean(Y²), own leak | same, leak 0.99 | rel. perturbation energy % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rec in recipes:
         rs = by_recipe[rec]
         col = lambda k, dg=2, sc=1.0: _fmt([r[k] for r in rs], dg, sc)  # noqa: E731
+        quick = [q for q in (quick_result(r["id"]) for r in rs) if q]
+        own = _fmt([q["own_sg_robust_acc"] for q in quick], 2) + f" (n={len(quick)})" if quick else "-"
+        worst = _fmt([q["robust_acc"] for q in quick], 2) if quick else "-"
         lines.append(
-            f"| {rec} | {len(rs)} | {col('clean')} | {col('omega_share', 1, 100)} | {col('omega_gauss', 1, 100)} | "
-            f"{col('grad_l1', 3)} | {col('zero_grad', 2, 100)} | {col('near_zero_grad', 2, 100)} | {col('mppd', 4)} | {col('mppd_rel', 2, 100)} |"
+            f"| {rec} | {len(rs)} | {col('clean')} | {own} | {worst} | {col('omega_share', 1, 100)} | {col('omega_gauss', 1, 100)} | "
+            f"{col('grad_l1', 3)} | {col('zero_grad', 2, 100)} | {col('near_zero_grad', 2, 100)} | {col('hoyer', 3)} | {col('mppd', 4)} | {col('mppd_common', 4)} | {col('mppd_rel', 2, 100)} |"
         )
     lines += ["", "## The claims, checked", ""]
     names = {
         "omega_share": "Omega share", "grad_l1": "‖∇f‖₁", "mppd": "last-layer MPPD energy mean(Y²)",
         "mppd_rel": "relative last-layer perturbation energy", "zero_grad": "share of exactly-zero input-gradient entries",
         "near_zero_grad": "share of near-zero input-gradient entries (≤ 1e-3 of the image's largest)",
+        "hoyer": "Hoyer sparsity of the CE input gradient", "mppd_common": "last-layer MPPD energy at the common leak 0.99",
     }
     for rec, key, direction, ref in CLAIMS:
         if rec not in by_recipe or ref not in by_recipe:
@@ -201,13 +242,15 @@ def main(argv: list[str] | None = None) -> int:
             continue  # measured already, same checkpoint
         t0 = time.time()
         m = measure_model(load_model(card), x, y)
-        m.update(recipe=recipe, seed=card.training["seed"], sha256=card.sha256, n_points=len(y))
+        m.update(id=card.id, recipe=recipe, seed=card.training["seed"], sha256=card.sha256, n_points=len(y))
         rows[card.id] = m
         print(f"{card.id}: clean {m['clean']:.2f} omega {100 * m['omega_share']:.1f}% l1 {m['grad_l1']:.3f} "
               f"zero {100 * m['zero_grad']:.2f}% mppd {m['mppd']:.4f} rel {100 * m['mppd_rel']:.2f}% ({time.time() - t0:.0f}s)", flush=True)
     # drop stale rows (a retrained checkpoint has a new hash)
     cards = {c.id: c for c in list_cards()}
     rows = {k: v for k, v in rows.items() if k in cards and cards[k].sha256 == v.get("sha256")}
+    for k, v in rows.items():
+        v.setdefault("id", k)
     json_path.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
     out = Path(args.out) if args.out else zoo_dir() / "DEFENSES.md"
     print(write_report(rows, out, "python -m models_zoo.measure_defenses"))

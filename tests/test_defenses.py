@@ -237,3 +237,26 @@ def test_cli_train_needs_a_recipe_or_all(capsys):
     assert main(["train", "sr", "--all"]) == 2
     assert main(["train", "sr-cifar-vgg11", "--dataset", "mnist5k"]) == 2
     assert "cifar10" in capsys.readouterr().err
+
+
+def test_hoyer_sparsity_known_values():
+    from models_zoo.measure_defenses import hoyer_sparsity
+
+    one_hot = torch.zeros(1, 1, 4, 4)
+    one_hot[0, 0, 2, 1] = -3.0
+    flat = torch.full((1, 1, 4, 4), 0.5) * torch.tensor([1.0, -1.0]).repeat(8).view(1, 1, 4, 4)
+    half = torch.zeros(1, 16)
+    half[0, :4] = 1.0  # 4 equal entries of 16: (4 - 4/2) / (4 - 1) = 2/3
+    got = hoyer_sparsity(torch.cat([one_hot.flatten(1), flat.flatten(1), half]))
+    torch.testing.assert_close(got, torch.tensor([1.0, 0.0, 2.0 / 3.0]))
+
+
+def test_common_leak_energy_separates_leak_from_perturbation():
+    # the same current perturbation has a larger own-leak energy under a slower leak: why DEFENSES.md also
+    # compares every model at one leak
+    delta = torch.ones(4, 3)
+    slow = float(d.ms_mppd_penalty(delta, 0.99))
+    fast = float(d.ms_mppd_penalty(delta, 0.5))
+    ys_slow = [1.0, 1.99, 1.99 * 0.99 + 1, (1.99 * 0.99 + 1) * 0.99 + 1]
+    assert slow == pytest.approx(sum(v * v for v in ys_slow) / 4)
+    assert slow > 2.5 * fast
