@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-seeds", action="store_true", help="evaluate every zoo entry, not one seed per family")
     p.add_argument("--reuse", action="store_true", help="reuse stored results with the same configuration hash")
     p.add_argument("--dataset", default=None, help="only zoo entries of this data set (default: bench.toml's default)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="models evaluated in parallel processes (default: one per CPU core, at most 4; 1 on CUDA)")
 
     p = sub.add_parser("eval", help="evaluate one model (zoo id or card path) under a preset")
     p.add_argument("model", help="zoo model id (see `snnbench zoo list`) or path to a card .toml")
@@ -125,14 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_result(result: dict, path, reused: bool) -> None:
+def _format_result(result: dict, path, reused: bool) -> str:
     status = "reused" if reused else f"{result['provenance']['wall_seconds']:.1f}s"
-    print(
+    return (
         f"{result['model_id']}: preset {result['preset']} v{result['preset_version']} eps={result['eps']:g} n={result['n_points']} "
         f"clean {result['clean_acc']:.2f}  own-SG {result['own_sg_robust_acc'] if result['own_sg_robust_acc'] is not None else '-'}  "
         f"worst-case {result['robust_acc']:.2f}  flags [{' '.join('F%d' % f['id'] for f in result['flags'])}]  ({status})"
+        f"\n  -> {path}"
     )
-    print(f"  -> {path}")
+
+
+def _print_result(result: dict, path, reused: bool) -> None:
+    print(_format_result(result, path, reused))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -159,11 +165,13 @@ def cmd_shard(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
     from bench.config import load_config
-    from bench.evaluate import evaluate
-    from bench.analysis import analyze
+    from bench.device import resolve_device
     from bench.leaderboard import write_leaderboard
     from bench.plots import plots_dir, write_plots
+    from bench.run_zoo import default_workers, evaluate_models
     from models_zoo.zoo import list_cards
 
     cfg = load_config()
@@ -178,15 +186,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cards:
         raise BenchError(f"no zoo entries for data set '{dataset}': train one with `snnbench train baseline --dataset {dataset}`")
     t0 = time.time()
-    print(f"evaluating {len(cards)} zoo model(s) on {dataset} with preset {preset}: {', '.join(c.id for c in cards)}")
-    for card in cards:
-        result, path, reused = evaluate(
-            card, preset=preset, eps=args.eps, threat_model=args.threat_model or cfg["defaults"]["threat_model"],
-            limit=args.limit, device=args.device, batch_size=args.batch_size, seed=args.seed, force=not args.reuse,
-        )
-        _print_result(result, path, reused)
-        analysis, apath, areused = analyze(card.id, device=args.device, batch_size=args.batch_size)
-        _print_analysis(analysis, apath, areused)
+    workers = args.workers or default_workers(str(resolve_device(args.device)))
+    print(f"evaluating {len(cards)} zoo model(s) on {dataset} with preset {preset} ({workers} worker(s)): {', '.join(c.id for c in cards)}")
+    kwargs = dict(
+        preset=preset, eps=args.eps, threat_model=args.threat_model or cfg["defaults"]["threat_model"],
+        limit=args.limit, device=args.device, batch_size=args.batch_size, seed=args.seed, force=not args.reuse,
+    )
+    bar = tqdm(total=len(cards), desc="zoo", unit="model", disable=workers <= 1)
+    for result, path, reused, analysis, apath, areused in evaluate_models(cards, workers, kwargs):
+        bar.write(_format_result(result, path, reused))
+        bar.write(_format_analysis(analysis, apath, areused))
+        bar.update(1)
+    bar.close()
     for p in write_leaderboard():
         print(f"wrote {p}")
     print(f"wrote {len(write_plots())} plot files under {plots_dir()}")
@@ -260,13 +271,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_analysis(a: dict, path, reused: bool) -> None:
+def _format_analysis(a: dict, path, reused: bool) -> str:
     s = a["summary"]
     status = "reused" if reused else f"{a['provenance']['wall_seconds']:.1f}s"
-    print(f"{a['model_id']}: analysis on {a['n_points']} points: Omega {s['omega_clean']:.3f} clean / {s['omega_adv']:.3f} adversarial "
+    return (f"{a['model_id']}: analysis on {a['n_points']} points: Omega {s['omega_clean']:.3f} clean / {s['omega_adv']:.3f} adversarial "
           f"(eps {a['eps']:g}, window |H - theta| <= {a['halfwidth'] if a['halfwidth'] is not None else 'inf'}), firing rate "
-          f"{s['firing_rate_clean']:.3f}, zero input-gradient entries {s['grad_zero_share']:.3f}  ({status})")
-    print(f"  -> {path}")
+          f"{s['firing_rate_clean']:.3f}, zero input-gradient entries {s['grad_zero_share']:.3f}  ({status})"
+          f"\n  -> {path}")
+
+
+def _print_analysis(a: dict, path, reused: bool) -> None:
+    print(_format_analysis(a, path, reused))
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

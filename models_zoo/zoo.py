@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from models_zoo.checkpoints import load_state_dict, load_weights_into
 
 
 def zoo_dir() -> Path:
-    return project_path(load_config()["paths"]["zoo_dir"])
+    """The zoo folder (cards/, checkpoints/): bench.toml's ``paths.zoo_dir``, or ``$SNNBENCH_ZOO_DIR``."""
+    return project_path(os.environ.get("SNNBENCH_ZOO_DIR") or load_config()["paths"]["zoo_dir"])
 
 
 def cards_dir() -> Path:

@@ -62,3 +62,37 @@ def test_zoo_list_and_show(capsys):
     assert "baseline-mnist5k-s0" in capsys.readouterr().out
     assert main(["zoo", "show", "baseline-mnist5k-s0"]) == 0
     assert 'family = "baseline"' in capsys.readouterr().out
+
+
+def test_run_with_two_workers_matches_one_worker(digits_card, isolated_outputs, monkeypatch, capsys):
+    """The main job's parallel workers give the same results as evaluating the models one by one."""
+    import json
+    import shutil
+
+    from bench.cli import main as cli_main
+    from models_zoo.cards import card_to_toml, load_card
+
+    zoo = isolated_outputs / "zoo"
+    (zoo / "cards").mkdir(parents=True)
+    (zoo / "checkpoints").mkdir()
+    for family in ("baseline", "other"):  # two families -> two models in the default one-seed-per-family run
+        data = dict(load_card(digits_card.path).data)
+        data["id"], data["family"] = f"{family}-digits-s0", family
+        ckpt = zoo / "checkpoints" / f"{data['id']}.safetensors"
+        shutil.copy(digits_card.checkpoint_path, ckpt)
+        data["checkpoint"] = f"../checkpoints/{ckpt.name}"
+        (zoo / "cards" / f"{data['id']}.toml").write_text(card_to_toml(data))
+    monkeypatch.setenv("SNNBENCH_ZOO_DIR", str(zoo))
+    outcomes = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("SNNBENCH_RESULTS_DIR", str(isolated_outputs / f"results{workers}"))
+        assert cli_main(["run", "--dataset", "digits", "--limit", "30", "--workers", workers, "--device", "cpu"]) == 0
+        out = capsys.readouterr().out
+        assert f"({workers} worker(s))" in out and "baseline-digits-s0: preset quick" in out and "other-digits-s0" in out
+        files = sorted((isolated_outputs / f"results{workers}" / "digits").glob("*/quick-*.json"))
+        assert len(files) == 2
+        outcomes[workers] = [(f.parent.name, json.loads(f.read_text())) for f in files]
+    for (m1, r1), (m2, r2) in zip(outcomes["1"], outcomes["2"]):
+        assert m1 == m2 and r1["config_hash"] == r2["config_hash"]
+        outcome = lambda r: (r["robust_acc"], {k: (v["robust_acc"], v["n_broken"]) for k, v in r["per_attack"].items()})  # noqa: E731
+        assert outcome(r1) == outcome(r2)
