@@ -27,6 +27,15 @@ def default_workers(device: str) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def slowest_first(cards: list[ModelCard]) -> list[ModelCard]:
+    """Longest jobs first, so that no worker is left with a long job at the end (LPT scheduling).
+
+    An attack's cost is set by the points it cannot break, so adversarially trained models (``pgd-at``
+    recipes) are the slow ones; the order is otherwise stable by id.
+    """
+    return sorted(cards, key=lambda c: (not str(c.training.get("recipe", c.family)).startswith("pgd-at"), c.id))
+
+
 def _job(card_path: str, kwargs: dict[str, Any], threads: int | None, progress: bool) -> tuple[dict[str, Any], str, bool, dict[str, Any], str, bool]:
     import torch
 
@@ -53,7 +62,7 @@ def evaluate_models(
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_job, str(c.path), kwargs, threads, False) for c in cards]
+        futures = [pool.submit(_job, str(c.path), kwargs, threads, False) for c in slowest_first(cards)]
         for fut in as_completed(futures):
             yield fut.result()
 

@@ -96,3 +96,16 @@ def test_run_with_two_workers_matches_one_worker(digits_card, isolated_outputs, 
         assert m1 == m2 and r1["config_hash"] == r2["config_hash"]
         outcome = lambda r: (r["robust_acc"], {k: (v["robust_acc"], v["n_broken"]) for k, v in r["per_attack"].items()})  # noqa: E731
         assert outcome(r1) == outcome(r2)
+
+
+def test_run_schedules_adversarially_trained_models_first(digits_card):
+    from bench.run_zoo import slowest_first
+    from models_zoo.cards import ModelCard
+
+    def card(model_id: str, recipe: str) -> ModelCard:
+        data = dict(digits_card.data)
+        data["id"], data["family"], data["training"] = model_id, recipe, {**digits_card.training, "recipe": recipe}
+        return ModelCard(data=data, path=None)
+
+    cards = [card("a-s0", "baseline"), card("b-s0", "pgd-at+sr"), card("c-s0", "sr"), card("d-s0", "pgd-at")]
+    assert [c.id for c in slowest_first(cards)] == ["b-s0", "d-s0", "a-s0", "c-s0"]
