@@ -286,8 +286,12 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
     from bench.analysis import load_analyses
     from bench.html import render_html
 
-    df = build_table(load_results(results_root), include_subsets=include_subsets, analyses=load_analyses(results_root))
+    from bench.gauntlet_table import render_gauntlet
+
+    results = load_results(results_root)
+    df = build_table(results, include_subsets=include_subsets, analyses=load_analyses(results_root))
     return {
+        "gauntlet.md": render_gauntlet(results),
         "leaderboard.md": render_markdown(df),
         "leaderboard.csv": render_csv(df),
         "index.html": render_html(df),

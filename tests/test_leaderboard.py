@@ -48,9 +48,51 @@ def test_render_is_deterministic_and_check_detects_staleness(tmp_path):
     assert first == render_all(tmp_path / "results")
     assert "| 1 | b |" in first["leaderboard.md"] and "F8" in first["leaderboard.md"]
     out = tmp_path / "reports"
-    everything = ["leaderboard.md", "leaderboard.csv", "index.html"]
-    assert stale_files(tmp_path / "results", out) == everything
+    tables = ["leaderboard.md", "leaderboard.csv", "index.html"]
+    assert stale_files(tmp_path / "results", out) == ["gauntlet.md", *tables]
     write_leaderboard(tmp_path / "results", out)
     assert stale_files(tmp_path / "results", out) == []
     (root / "c.json").write_text(json.dumps(fake_result("c", 30.0)))
-    assert stale_files(tmp_path / "results", out) == everything
+    assert stale_files(tmp_path / "results", out) == tables  # a result without attack families: gauntlet.md unchanged
+
+
+def test_gauntlet_page_lists_families_and_never_shows_a_family_below_the_worst_case():
+    from bench.gauntlet_table import render_gauntlet
+
+    def result(model_id: str, preset: str, worst: float, fams: dict[str, float]) -> dict:
+        attacks = [{"name": f"{f}-attack"} for f in fams]
+        return {
+            "model_id": model_id, "dataset": "mnist5k", "threat_model": "Linf", "eps": 0.2, "preset": preset,
+            "preset_version": 2, "n_points": 1000, "n_available": 1000, "clean_acc": 97.0, "own_sg_robust_acc": 5.0,
+            "robust_acc": worst, "top_attack": "pgd20-own", "flags": [{"id": 11}],
+            "families": {f: {"attacks": [f"{f}-attack"], "robust_acc_given": v} for f, v in fams.items()},
+            "config": {"preset": {"attacks": attacks}},
+        }
+
+    page = render_gauntlet([
+        result("m-a", "standard", 0.5, {"own-sg": 3.0, "sg-sweep": 1.0, "noise": 90.0}),
+        result("m-b", "standard", 2.5, {"own-sg": 4.0, "sg-sweep": 2.5, "noise": 95.0}),
+        result("m-q", "quick", 9.0, {"own-sg": 9.0}),
+    ])
+    assert "preset standard v2" in page and "preset quick" not in page and "m-q" not in page
+    rows = [ln for ln in page.splitlines() if ln.startswith("| m-")]
+    assert [r.split(" | ")[0] for r in rows] == ["| m-b", "| m-a"]  # ranked by worst case
+    header = next(ln for ln in page.splitlines() if ln.startswith("| model"))
+    assert "own-sg | sg-sweep" in header and "noise" not in header
+    assert "| **0.50** | pgd20-own | F11 |" in rows[1]
+
+
+def test_committed_results_never_put_the_worst_case_above_any_attack():
+    """Every stored result: the per-point worst case is at most every standalone attack and every family."""
+    from bench.leaderboard import load_results
+
+    results = load_results()
+    assert results
+    for r in results:
+        for name, a in r["per_attack"].items():
+            for key in ("robust_acc", "cumulative_robust_acc"):
+                if a.get(key) is not None:
+                    assert r["robust_acc"] <= a[key] + 1e-9, (r["model_id"], r["preset"], name, key)
+        for fam in (r.get("families") or {}).values():
+            assert r["robust_acc"] <= fam["robust_acc_given"] + 1e-9, r["model_id"]
+        assert r["robust_acc"] <= r["clean_acc"]
