@@ -84,13 +84,15 @@ class _FusedNeuronLoop(torch.autograd.Function):
         theta = node.v_threshold
         spikes = torch.empty_like(x_seq)
         u_seq = torch.empty_like(x_seq)
+        hard = node.v_reset is not None
         for t in range(x_seq.shape[0]):
             h = node.charge(x_seq[t], v, t)
             u = torch.sub(h, theta, out=u_seq[t])
             node.observe(u)
-            s = spikes[t]
-            s.copy_(u >= 0)  # 1[u >= 0] as a float, as spikingjelly's heaviside
-            v = node.reset_potential(h, s)
+            fired = u >= 0
+            spikes[t].copy_(fired)  # 1[u >= 0] as a float, as spikingjelly's heaviside
+            # hard reset S V_r + (1 - S) H is exactly V_r where S = 1 and H where S = 0
+            v = torch.where(fired, node.v_reset, h) if hard else node.reset_potential(h, spikes[t])
         ctx.node, ctx.rule = node, rule
         ctx.save_for_backward(u_seq)
         return spikes, v
@@ -105,17 +107,26 @@ class _FusedNeuronLoop(torch.autograd.Function):
         vr = node.v_reset if hard else 0.0
         grad_x = torch.empty_like(u_seq)
         g_v = grad_v if grad_v is not None else torch.zeros_like(u_seq[0])
+        zeros = None
         for t in range(u_seq.shape[0] - 1, -1, -1):
             u = u_seq[t]
-            s = (u >= 0).to(u)
-            g_s = grad_spikes[t] if grad_spikes is not None else torch.zeros_like(u)
-            if not node.detach_reset:
-                # dV/dS = -(H - V_r) = -(u + theta - V_r) under hard reset, -theta under soft reset
-                g_s = g_s - g_v * ((u + (theta - vr)) if hard else theta)
-            g_h = g_s * rule.surrogate_grad(u)
-            g_h = g_h + (g_v * (1.0 - s) if hard else g_v)
+            if grad_spikes is not None:
+                g_s = grad_spikes[t]
+            else:
+                zeros = torch.zeros_like(u) if zeros is None else zeros
+                g_s = zeros
+            # gradient reaching S_t: from the output, and (unless detach_reset) through the reset,
+            # dV/dS = -(H - V_r) = -(u + theta - V_r) under hard reset, -theta under soft reset
+            if node.detach_reset:
+                g_h = g_s * rule.surrogate_grad(u)
+            elif hard:
+                g_h = torch.addcmul(g_s, g_v, u + (theta - vr), value=-1.0).mul_(rule.surrogate_grad(u))
+            else:
+                g_h = torch.add(g_s, g_v, alpha=-theta).mul_(rule.surrogate_grad(u))
+            # gradient reaching H_t through V_t with S held: 1 - S (hard), 1 (soft)
+            g_h.add_(torch.where(u >= 0, 0.0, g_v) if hard else g_v)
             torch.mul(g_h, b, out=grad_x[t])
-            g_v = g_h * a
+            g_v = g_h.mul_(a)
         return grad_x, g_v, None, None
 
 
