@@ -5,7 +5,9 @@ size, because the machine is shared and noisy; absolute seconds are printed for 
 
 (a) floor: seconds per point per iteration of one forward + backward through T steps for the input
     gradient (no attack bookkeeping);
-(b) our PGD-k per point per iteration, and (b)/(a);
+(b) our PGD-k per point per iteration, and (b)/(a): ``pgd_full`` runs every point through every iteration
+    (early stop off), so its ratio to (a) is the attack's own overhead per gradient; ``pgd`` is the
+    preset's PGD, which stops iterating on points it has broken (same outcomes), and can be below (a);
 (c) torchattacks PGD at the same budget (when the optional peer is installed), and our speed ratio;
 (d) pyautoattack's AutoAttack standard vs our ``standard`` preset on the same points: wall-time ratio
     and both robust accuracies (ours must not be higher) — when the ``standard`` preset exists;
@@ -38,9 +40,10 @@ def _floor_batch(model: SNNAdapter, xb: torch.Tensor, yb: torch.Tensor, steps: i
         torch.autograd.grad(loss, xa)
 
 
-def _pgd_batch(model: SNNAdapter, xb: torch.Tensor, yb: torch.Tensor, eps: float, steps: int, gen: torch.Generator) -> int:
+def _pgd_batch(model: SNNAdapter, xb: torch.Tensor, yb: torch.Tensor, eps: float, steps: int, gen: torch.Generator,
+               early_stop: bool = True) -> int:
     """(b) on one batch: our PGD-k (own SG, random start, best iterate); returns the robust count."""
-    x_adv = PGD(steps=steps, restarts=1).perturb(model, xb, yb, eps, gen)
+    x_adv = PGD(steps=steps, restarts=1, early_stop=early_stop).perturb(model, xb, yb, eps, gen)
     with torch.no_grad():
         return int((model(x_adv).argmax(1) == yb).sum())
 
@@ -84,15 +87,19 @@ def run_perf(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, st
         peer = torchattacks.PGD(model, eps=eps, alpha=eps / 4, steps=steps, random_start=True)
     except ImportError:
         peer = None
-    gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     _floor_batch(model, x[:batch_size].to(dev), y[:batch_size].to(dev), 1)  # warm-up
-    totals = {"floor": 0.0, "ours": 0.0, "peer": 0.0}
-    robust = {"ours": 0, "peer": 0}
-    ratios_ours, ratios_peer = [], []
+    totals = {"floor": 0.0, "ours": 0.0, "ours_full": 0.0, "peer": 0.0}
+    robust = {"ours": 0, "ours_full": 0, "peer": 0}
+    ratios_ours, ratios_full, ratios_peer = [], [], []
     for bi, i in enumerate(range(0, len(y), batch_size)):
         xb, yb = x[i : i + batch_size].to(dev), y[i : i + batch_size].to(dev)
-        jobs = [("floor", lambda: _floor_batch(model, xb, yb, steps)), ("ours", lambda: _pgd_batch(model, xb, yb, eps, steps, gen))]
+        jobs = [
+            ("floor", lambda: _floor_batch(model, xb, yb, steps)),
+            # the same random start for both PGD runs of a batch: early stop must not change any outcome
+            ("ours", lambda: _pgd_batch(model, xb, yb, eps, steps, torch.Generator().manual_seed(bi))),
+            ("ours_full", lambda: _pgd_batch(model, xb, yb, eps, steps, torch.Generator().manual_seed(bi), early_stop=False)),
+        ]
         if peer is not None:
             jobs.append(("peer", lambda: _torchattacks_batch(peer, model, xb, yb)))
         secs = {}
@@ -102,6 +109,7 @@ def run_perf(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, st
             if name in robust:
                 robust[name] += out
         ratios_ours.append(secs["ours"] / secs["floor"])
+        ratios_full.append(secs["ours_full"] / secs["floor"])
         if peer is not None:
             ratios_peer.append(secs["peer"] / secs["ours"])
     pi = len(y) * steps
@@ -117,6 +125,10 @@ def run_perf(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, st
         "pgd_over_floor": totals["ours"] / totals["floor"],
         "pgd_over_floor_median_batch": statistics.median(ratios_ours),
         "pgd_robust_acc": 100.0 * robust["ours"] / len(y),
+        "pgd_full_s_per_point_iter": totals["ours_full"] / pi,
+        "pgd_full_over_floor": totals["ours_full"] / totals["floor"],
+        "pgd_full_over_floor_median_batch": statistics.median(ratios_full),
+        "pgd_full_robust_acc": 100.0 * robust["ours_full"] / len(y),
         "torchattacks_s_per_point_iter": None if peer is None else totals["peer"] / pi,
         "speedup_vs_torchattacks": None if peer is None else totals["peer"] / totals["ours"],
         "speedup_vs_torchattacks_median_batch": None if peer is None else statistics.median(ratios_peer),

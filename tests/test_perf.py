@@ -15,7 +15,8 @@ def test_perf_cli_writes_consistent_figures(digits_card, tmp_path, isolated_outp
     assert rc == 0
     fig = json.loads(out.read_text())
     assert fig["points"] == 24 and fig["steps"] == 3
-    assert fig["floor_s_per_point_iter"] > 0 and fig["pgd_over_floor"] > 0
+    assert fig["floor_s_per_point_iter"] > 0 and fig["pgd_over_floor"] > 0 and fig["pgd_full_over_floor"] > 0
+    assert fig["pgd_full_robust_acc"] == fig["pgd_robust_acc"]  # early stop never changes an outcome
     assert 0 <= fig["pgd_robust_acc"] <= 100
     assert fig["plain_over_fused_floor"] > 0 and "presets" not in fig
     assert "(b)/(a)" in capsys.readouterr().out
