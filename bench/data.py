@@ -20,6 +20,16 @@ from bench.config import dataset_config, load_config, project_path
 from bench.errors import BenchError
 
 
+def class_balanced_order(labels: np.ndarray) -> np.ndarray:
+    """Positions of ``labels`` dealt round-robin over the classes (ascending class, split order within a class)."""
+    labels = np.asarray(labels)
+    rank = np.zeros(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        pos = np.flatnonzero(labels == c)
+        rank[pos] = np.arange(len(pos))
+    return np.lexsort((labels, rank))  # by rank within the class, then by class
+
+
 @dataclass(frozen=True)
 class Split:
     """One split of a data set: images in [0, 1] [N, C, H, W], labels [N], original indices [N]."""
@@ -38,12 +48,20 @@ class Split:
         return hashlib.sha256(np.ascontiguousarray(self.indices, dtype=np.int64).tobytes()).hexdigest()[:16]
 
     def head(self, n: int | None) -> "Split":
-        """The first ``n`` points (all when ``n`` is None)."""
+        """The first ``n`` points of the split's class-balanced order (all points, in split order, when
+        ``n`` is None or covers the split).
+
+        The class-balanced order deals the points out class by class, round-robin (the first point of
+        every class, then the second of every class, ...), each class keeping its split order. A split
+        stored class by class (MNIST-5k's stratified test split is) would otherwise give ``--limit 200``
+        two classes only. The subset's own index hash goes into every result's configuration.
+        """
         if n is None or n >= len(self):
             return self
         if n <= 0:
             raise BenchError(f"--limit must be a positive number of points, got {n}")
-        return Split(self.x[:n], self.y[:n], self.indices[:n], self.name)
+        idx = torch.as_tensor(class_balanced_order(self.y.numpy())[:n])
+        return Split(self.x[idx], self.y[idx], self.indices[idx.numpy()], self.name)
 
 
 @dataclass(frozen=True)

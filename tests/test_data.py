@@ -63,3 +63,20 @@ def test_absent_torchvision_root_gives_one_clear_error(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(BenchError, match="did you mean 'mnist5k'"):
         load_dataset("mnist5")
+
+
+def test_limit_takes_a_class_balanced_subset_of_a_class_sorted_split():
+    from bench.data import Split, class_balanced_order, load_dataset
+
+    y = torch.tensor([0] * 5 + [1] * 3 + [2] * 4)
+    split = Split(torch.arange(12.0).view(12, 1, 1, 1), y, np.arange(100, 112), "test")
+    assert class_balanced_order(y.numpy()).tolist() == [0, 5, 8, 1, 6, 9, 2, 7, 10, 3, 11, 4]
+    head = split.head(7)
+    assert head.y.tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert head.indices.tolist() == [100, 105, 108, 101, 106, 109, 102]
+    assert torch.equal(head.x.flatten(), torch.tensor([0.0, 5, 8, 1, 6, 9, 2]))
+    assert split.head(None) is split and split.head(12) is split  # the full split keeps its order
+    test = load_dataset("mnist5k").test
+    assert test.y[:200].unique().numel() == 2  # stored class by class ...
+    assert torch.bincount(test.head(200).y, minlength=10).tolist() == [20] * 10  # ... so --limit deals them out
+    assert test.head(200).index_hash != test.head(300).index_hash
