@@ -46,13 +46,41 @@ PLOT_SUFFIXES = (".png", ".svg")
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def save(fig: Any, stem: Path) -> list[Path]:
+#: bump when a figure's drawing code changes, so figures cached by their data digest are redrawn
+PLOT_CODE_VERSION = 1
+
+
+def plot_paths(stem: Path) -> list[Path]:
+    return [stem.parent / (stem.name + suffix) for suffix in PLOT_SUFFIXES]  # names may contain dots
+
+
+def source_digest(data: Any) -> str:
+    """A digest of the data a figure is drawn from (and of the drawing code's version)."""
+    import hashlib
+    import json
+
+    blob = json.dumps([PLOT_CODE_VERSION, data], sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+def is_fresh(stem: Path, digest: str) -> bool:
+    """True when ``stem.png`` and ``stem.svg`` exist and were drawn from data with this digest.
+
+    The digest is stored in each file's metadata (PNG tEXt chunk, SVG ``dc:description``), so a figure
+    whose data did not change is not redrawn (``snnbench run`` redraws 30 MPD figures otherwise).
+    """
+    marker = f"snnbench:{digest}".encode()
+    return all(p.is_file() and marker in p.read_bytes() for p in plot_paths(stem))
+
+
+def save(fig: Any, stem: Path, digest: str | None = None) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg`` deterministically and close the figure."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.parent / (stem.name + suffix) for suffix in PLOT_SUFFIXES]  # names may contain dots
+    paths = plot_paths(stem)
+    note = {"Description": f"snnbench:{digest}"} if digest else {}
     with matplotlib.rc_context(RC):
-        fig.savefig(paths[0], dpi=PNG_DPI, metadata={"Software": None}, bbox_inches="tight")
-        fig.savefig(paths[1], metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+        fig.savefig(paths[0], dpi=PNG_DPI, metadata={"Software": None, **note}, bbox_inches="tight")
+        fig.savefig(paths[1], metadata={"Date": None, "Creator": None, **note}, bbox_inches="tight")
     plt.close(fig)
     return paths
 
@@ -102,6 +130,10 @@ def plot_mpd(analysis: dict[str, Any], out_dir: Path) -> list[Path]:
     layers = analysis["layers"]
     if not layers:
         raise BenchError(f"analysis of '{analysis['model_id']}' has no spiking layers: re-run `snnbench analyze`")
+    stem = out_dir / "mpd" / analysis["model_id"]
+    digest = source_digest(analysis)
+    if is_fresh(stem, digest):
+        return plot_paths(stem)
     lo, hi = analysis["config"]["hist_range"]
     bins = int(analysis["config"]["hist_bins"])
     edges = np.linspace(lo, hi, bins + 1)
@@ -133,7 +165,7 @@ def plot_mpd(analysis: dict[str, Any], out_dir: Path) -> list[Path]:
                      f"Omega {s['omega_clean']:.3f} clean / {s['omega_adv']:.3f} adversarial "
                      f"({analysis['n_points']} test points)", fontsize=9)
         fig.tight_layout()
-        return save(fig, out_dir / "mpd" / analysis["model_id"])
+        return save(fig, stem, digest)
 
 
 def plot_omega_by_family(analyses: list[dict[str, Any]], out_dir: Path) -> list[Path]:

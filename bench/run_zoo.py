@@ -27,13 +27,37 @@ def default_workers(device: str) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def slowest_first(cards: list[ModelCard]) -> list[ModelCard]:
+def expected_seconds(card: ModelCard, preset: str) -> float | None:
+    """The attack time of a stored result of ``card`` under ``preset`` (any version or eps), if any."""
+    import json
+
+    from bench.config import results_dir
+
+    times = []
+    for p in sorted((results_dir() / card.dataset / card.id).glob(f"{preset}-v*.json")):
+        try:
+            prov = json.loads(p.read_text()).get("provenance", {})
+        except (OSError, ValueError):
+            continue
+        secs = prov.get("attack_seconds", prov.get("wall_seconds"))
+        if isinstance(secs, (int, float)):
+            times.append(float(secs))
+    return max(times) if times else None
+
+
+def slowest_first(cards: list[ModelCard], preset: str = "quick") -> list[ModelCard]:
     """Longest jobs first, so that no worker is left with a long job at the end (LPT scheduling).
 
-    An attack's cost is set by the points it cannot break, so adversarially trained models (``pgd-at``
-    recipes) are the slow ones; the order is otherwise stable by id.
+    A model's expected time is its stored result's attack time under the same preset when there is one;
+    models without one go first when adversarially trained (``pgd-at`` recipes: an attack's cost is set
+    by the points it cannot break), then the rest; ties are broken by id.
     """
-    return sorted(cards, key=lambda c: (not str(c.training.get("recipe", c.family)).startswith("pgd-at"), c.id))
+    def key(c: ModelCard) -> tuple:
+        secs = expected_seconds(c, preset)
+        adversarial = str(c.training.get("recipe", c.family)).startswith("pgd-at")
+        return (secs is not None, -(secs or 0.0), not adversarial, c.id)
+
+    return sorted(cards, key=key)
 
 
 def _job(card_path: str, kwargs: dict[str, Any], threads: int | None, progress: bool) -> tuple[dict[str, Any], str, bool, dict[str, Any], str, bool]:
@@ -62,7 +86,7 @@ def evaluate_models(
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_job, str(c.path), kwargs, threads, False) for c in slowest_first(cards)]
+        futures = [pool.submit(_job, str(c.path), kwargs, threads, False) for c in slowest_first(cards, str(kwargs.get("preset", "quick")))]
         for fut in as_completed(futures):
             yield fut.result()
 

@@ -98,7 +98,9 @@ def test_run_with_two_workers_matches_one_worker(digits_card, isolated_outputs, 
         assert outcome(r1) == outcome(r2)
 
 
-def test_run_schedules_adversarially_trained_models_first(digits_card):
+def test_run_schedules_adversarially_trained_models_first(digits_card, isolated_outputs):
+    import json
+
     from bench.run_zoo import slowest_first
     from models_zoo.cards import ModelCard
 
@@ -109,3 +111,9 @@ def test_run_schedules_adversarially_trained_models_first(digits_card):
 
     cards = [card("a-s0", "baseline"), card("b-s0", "pgd-at+sr"), card("c-s0", "sr"), card("d-s0", "pgd-at")]
     assert [c.id for c in slowest_first(cards)] == ["b-s0", "d-s0", "a-s0", "c-s0"]
+    # stored attack times win over the heuristic: longest first, models never timed before them
+    for model_id, secs in (("a-s0", 5.0), ("c-s0", 50.0), ("d-s0", 20.0)):
+        folder = isolated_outputs / "results" / digits_card.dataset / model_id
+        folder.mkdir(parents=True)
+        (folder / "quick-v1_Linf_eps0.2_n60.json").write_text(json.dumps({"provenance": {"attack_seconds": secs}}))
+    assert [c.id for c in slowest_first(cards, "quick")] == ["b-s0", "c-s0", "d-s0", "a-s0"]

@@ -179,3 +179,17 @@ def test_readme_plots_block_picks_the_key_figures(tmp_path):
                       "reports/plots/omega_by_family_mnist5k.png",
                       "reports/plots/attack_heatmap_mnist5k_Linf_eps0.2_standard-v1_n1000.png"]
     assert "No plots yet" in readme_plots_block([], tmp_path, [])
+
+
+def test_mpd_figures_are_redrawn_only_when_their_analysis_changes(tmp_path):
+    a = _fake_analysis("m1", "baseline", 0.5)
+    first = plot_mpd(a, tmp_path)
+    stamps = [p.stat().st_mtime_ns for p in first]
+    blobs = [p.read_bytes() for p in first]
+    again = plot_mpd(a, tmp_path)  # same data: the files are kept as they are
+    assert again == first and [p.stat().st_mtime_ns for p in again] == stamps
+    changed = _fake_analysis("m1", "baseline", 0.3)
+    redrawn = plot_mpd(changed, tmp_path)
+    assert redrawn == first and [p.read_bytes() for p in redrawn] != blobs
+    first[1].write_text("<svg/>")  # a file that lost its digest is redrawn
+    assert b"snnbench:" in plot_mpd(changed, tmp_path)[1].read_bytes()
