@@ -64,7 +64,7 @@ def render_gauntlet(results: list[dict[str, Any]]) -> str:
     for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3], k[4], -k[5])):
         rs = sorted(groups[key], key=lambda r: (-r["robust_acc"], r["model_id"]))
         dataset, tm, eps, preset, version, n = key
-        subset = "" if all(r["n_points"] == r.get("n_available", r["n_points"]) for r in rs) else " (subset: first points of the test split)"
+        subset = "" if all(r["n_points"] == r.get("n_available", r["n_points"]) for r in rs) else " (subset: `--limit`, class-balanced)"
         fams = [f for f in _family_order(rs) if f != "noise"]
         lines += [f"## {dataset} · {tm} eps={eps:g} · preset {preset} v{version} · {n} points{subset}", ""]
         head = ["model", "clean", "own-SG PGD-20"] + fams + ["worst case", "top attack", "flags"]
