@@ -186,6 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cards:
         raise BenchError(f"no zoo entries for data set '{dataset}': train one with `snnbench train baseline --dataset {dataset}`")
     t0 = time.time()
+    if args.workers is not None and args.workers < 1:
+        raise BenchError(f"--workers must be at least 1, got {args.workers}")
     workers = args.workers or default_workers(str(resolve_device(args.device)))
     print(f"evaluating {len(cards)} zoo model(s) on {dataset} with preset {preset} ({workers} worker(s)): {', '.join(c.id for c in cards)}")
     kwargs = dict(

@@ -71,11 +71,12 @@ def fusable(node: "SpikingNeuron", rule: "BackwardRule") -> bool:
 
 
 def _coefficients(node: "SpikingNeuron") -> tuple[float, float]:
-    """(a, b) of the charge equation ``H = a V + b X + c`` (c carries no gradient)."""
-    if node.kind == "IF":
-        return 1.0, 1.0
-    q = float(node.w.detach().sigmoid()) if node.kind == "PLIF" else 1.0 / node.tau
-    return 1.0 - q, (q if node.decay_input else 1.0)
+    """(a, b) of the charge equation ``H = a V + b X + c`` (c carries no gradient); ``a`` is the layer's
+    leak (:func:`attacks.temporal_rules.leak`), ``b = 1 - a`` when the input decays, else 1."""
+    from attacks.temporal_rules import leak
+
+    a = leak(node)
+    return a, (1.0 - a if node.kind != "IF" and node.decay_input else 1.0)
 
 
 class _FusedNeuronLoop(torch.autograd.Function):

@@ -117,3 +117,10 @@ def test_run_schedules_adversarially_trained_models_first(digits_card, isolated_
         folder.mkdir(parents=True)
         (folder / "quick-v1_Linf_eps0.2_n60.json").write_text(json.dumps({"provenance": {"attack_seconds": secs}}))
     assert [c.id for c in slowest_first(cards, "quick")] == ["b-s0", "c-s0", "d-s0", "a-s0"]
+
+
+def test_run_rejects_a_bad_worker_count(capsys):
+    from bench.cli import main as cli_main
+
+    assert cli_main(["run", "--workers", "0"]) == 2
+    assert "--workers must be at least 1, got 0" in capsys.readouterr().err
