@@ -335,7 +335,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     fig["model_id"] = card.id
     fig["plain_over_fused_floor"] = plain_loop_ratio(model, test.x, test.y, args.steps, batch)
     if not args.skip_presets:
-        fig["presets"] = run_preset_comparison(card, args.points, str(dev), batch)
+        fig["presets"] = run_preset_comparison(card, args.points, str(dev), args.batch_size)
     rows = [
         ("(a) floor: fwd+bwd per point-iteration", f"{1e3 * fig['floor_s_per_point_iter']:.3f} ms"),
         (f"(b) our PGD-{args.steps}, every point every iteration (early stop off)", f"{1e3 * fig['pgd_full_s_per_point_iter']:.3f} ms"),
@@ -351,7 +351,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     ]
     for name, r in fig.get("presets", {}).items():
         if isinstance(r, dict):
-            rows.append((f"(d) `{name}` v{r['preset_version']}: wall, clean, robust", f"{r['wall_s']:.1f} s, {r['clean_acc']:.2f}, {r['robust_acc']:.2f}"))
+            rows.append((f"(d) `{name}` v{r['preset_version']} (batch {r['batch_size']}): wall, clean, robust", f"{r['wall_s']:.1f} s, {r['clean_acc']:.2f}, {r['robust_acc']:.2f}"))
     if "autoattack_over_standard_wall" in fig.get("presets", {}):
         pr = fig["presets"]
         rows.append(("(d) AutoAttack standard / our standard, wall time", f"{pr['autoattack_over_standard_wall']:.2f}x"))

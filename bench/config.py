@@ -106,13 +106,19 @@ def resolve_preset(name: str, cfg: dict[str, Any] | None = None) -> dict[str, An
             raise BenchError(
                 f"preset '{name}': own_sg_attack '{own}' must name one of its attacks with rule = 'own' and on = 'all'"
             )
-    return {
+    resolved = {
         "name": name,
         "version": raw["version"],
         "description": raw.get("description", ""),
         "own_sg_attack": own,
         "attacks": attacks,
     }
+    if "batch_size" in raw:  # a preset may fix its attack batch (PDSG and ASSG depend on it); then it is hashed
+        b = raw["batch_size"]
+        if not isinstance(b, int) or isinstance(b, bool) or b < 1:
+            raise BenchError(f"preset '{name}': batch_size must be a positive integer, got {b!r}")
+        resolved["batch_size"] = b
+    return resolved
 
 
 def config_hash(obj: Any) -> str:

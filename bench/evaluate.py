@@ -386,7 +386,7 @@ def evaluate(
     validate_attacks(resolved)
     sweep_cfg = eps_sweep_config(cfg, preset, tm, resolved)
     seed = int(cfg["defaults"]["seed"] if seed is None else seed)
-    batch_size = int(batch_size or cfg["defaults"]["batch_size"])
+    batch_size = int(batch_size or resolved.get("batch_size") or cfg["defaults"]["batch_size"])
     if batch_size < 1:
         raise BenchError(f"--batch-size must be >= 1, got {batch_size}")
     chunk_size = int(chunk_size or cfg["defaults"]["chunk_size"])
@@ -409,6 +409,8 @@ def evaluate(
         "chunk_size": chunk_size,
         "stochastic_passes": STOCHASTIC_PASSES,
     }
+    if "batch_size" in resolved:  # the preset fixes its batch: a result at another --batch-size is another result
+        config["batch_size"] = batch_size
     if sweep_cfg:
         config["eps_sweep"] = sweep_cfg
     if ".py:" in card.architecture:  # submitter code (bench/custom_arch.py): a stored result is valid only for this code

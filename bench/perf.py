@@ -137,12 +137,14 @@ def run_perf(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, st
     }
 
 
-def run_preset_comparison(card: Any, points: int, device: str, batch_size: int, presets: tuple[str, ...] = ("quick", "standard", "autoattack-standard")) -> dict[str, Any]:
+def run_preset_comparison(card: Any, points: int, device: str, batch_size: int | None, presets: tuple[str, ...] = ("quick", "standard", "autoattack-standard")) -> dict[str, Any]:
     """(d): each preset evaluated from scratch on the same ``points`` (fresh results folder, nothing reused).
 
     Returns per preset its wall time (tuning, cascade, flags: what ``snnbench eval`` costs), clean and
     robust accuracy, and the ratios ``autoattack-standard / standard`` (wall time) and the robust-accuracy
     difference ``standard - autoattack`` (must not be positive: our preset must be at least as strong).
+    ``batch_size=None`` runs every preset at its own batch size (``standard`` and ``autoattack-standard``
+    declare the same one, so their wall times compare like with like).
     """
     import tempfile
 
@@ -158,6 +160,7 @@ def run_preset_comparison(card: Any, points: int, device: str, batch_size: int, 
                 "clean_acc": result["clean_acc"],
                 "robust_acc": result["robust_acc"],
                 "preset_version": result["preset_version"],
+                "batch_size": result["provenance"]["batch_size"],
             }
     if "standard" in out and "autoattack-standard" in out:
         out["autoattack_over_standard_wall"] = out["autoattack-standard"]["wall_s"] / out["standard"]["wall_s"]

@@ -41,3 +41,14 @@ def test_bad_presets_are_refused(tmp_path):
         resolve_preset("own", cfg)
     with pytest.raises(BenchError, match="unknown preset"):
         resolve_preset("nope")
+
+
+def test_a_preset_may_fix_its_batch_size_and_bad_values_are_refused():
+    assert resolve_preset("standard")["batch_size"] == 100
+    assert resolve_preset("autoattack-standard")["batch_size"] == resolve_preset("standard")["batch_size"]
+    assert "batch_size" not in resolve_preset("quick"), "quick's stored results were computed at the default batch"
+    cfg = load_config()
+    for bad in (0, -5, "100", 2.5, True):
+        cfg["presets"]["b"] = {"version": 1, "batch_size": bad, "attacks": [{"name": "x", "attack": "pgd"}]}
+        with pytest.raises(BenchError, match="batch_size must be a positive integer"):
+            resolve_preset("b", cfg)

@@ -99,3 +99,23 @@ def test_interrupted_evaluation_resumes_to_the_same_result(digits_card, tmp_path
     rc = (tmp_path / "c" / "digits").rglob("*.points.csv")
     assert next(rb).read_text() == next(rc).read_text(), "per-point outcomes differ after resuming"
     assert not (tmp_path / "b" / ".partial" / resumed["config_hash"]).exists()
+
+
+def test_a_preset_batch_size_is_used_and_hashed(digits_card, tmp_path, monkeypatch):
+    """A preset that declares ``batch_size`` runs at it, and a run at another --batch-size is another result
+    (PDSG and ASSG use batch statistics); presets without one keep the old, batch-free hash."""
+    import bench.evaluate as ev
+    from bench.config import load_config
+
+    cfg = load_config()
+    cfg["presets"]["quick-b30"] = dict(cfg["presets"]["quick"], batch_size=30)
+    monkeypatch.setattr(ev, "load_config", lambda *a, **k: cfg)
+    run = lambda **kw: evaluate(digits_card, eps=0.15, limit=60, results_root=tmp_path, progress=False, **kw)  # noqa: E731
+    fixed, _, _ = run(preset="quick-b30")
+    assert fixed["provenance"]["batch_size"] == 30 and fixed["config"]["batch_size"] == 30
+    again, _, reused = run(preset="quick-b30")
+    assert reused and again["config_hash"] == fixed["config_hash"]
+    other, _, reused = run(preset="quick-b30", batch_size=20)
+    assert not reused and other["config_hash"] != fixed["config_hash"] and other["provenance"]["batch_size"] == 20
+    plain, _, _ = run(preset="quick")
+    assert plain["provenance"]["batch_size"] == cfg["defaults"]["batch_size"] and "batch_size" not in plain["config"]

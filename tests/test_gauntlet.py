@@ -234,7 +234,7 @@ def test_standard_and_full_presets_contain_the_spec_gauntlet():
         assert {"square", "transfer", "noise"} <= kinds
         assert {a.get("source") for a in p["attacks"] if a["attack"] == "transfer"} == {"ann-twin", "auto"}
     names_std = [a["name"] for a in std["attacks"]]
-    assert set(names_std) - {"square1000"} <= {a["name"] for a in full["attacks"]}
+    assert set(names_std) - {"square500"} <= {a["name"] for a in full["attacks"]}
     assert {"autoattack", "spsa"} <= {a["attack"] for a in full["attacks"]}
     assert load_config()["presets"]["full"]["eps_sweep"]["attacks"]
     aa = resolve_preset("autoattack-standard")
