@@ -284,6 +284,8 @@ def _tune_all(adapter, resolved, test, eps, batch_size, seed, partial: Path, pro
         return {}
     f = partial / "tuning.json"
     done: dict[str, Any] = json.loads(f.read_text()) if f.is_file() else {}
+    for rec in done.values():
+        rec["reused"] = True
     todo = [a for a in specs if a["name"] not in done]
     if todo:
         pred, _ = predict(adapter, test.x, batch_size)
@@ -297,7 +299,7 @@ def _tune_all(adapter, resolved, test, eps, batch_size, seed, partial: Path, pro
                 rec = tune_attack(adapter, spec, test.x[idx].to(dev), test.y[idx].to(dev), eps, batch_size, seed)
             rec["seconds"] = round(time.time() - t0, 1)
             done[spec["name"]] = rec
-            atomic_write_json(f, done)
+            atomic_write_json(f, {k: {kk: vv for kk, vv in v.items() if kk != "reused"} for k, v in done.items()})
             if progress:
                 print(f"  tuned {spec['name']}: {rec['param']} = {rec['value']:g} ({rec['seconds']} s)")
     return done
@@ -438,6 +440,10 @@ def evaluate(
     partial = root / ".partial" / h
     partial.mkdir(parents=True, exist_ok=True)
     tuned = _tune_all(adapter, resolved, test, eps, batch_size, seed, partial, progress)
+    # work an earlier, interrupted process already did (its tuning and chunks, read back from the partial
+    # folder): counted into total_seconds, so a resumed result states what the whole evaluation cost
+    earlier_seconds = sum(float(r["seconds"]) for r in tuned.values() if r.pop("reused", False))
+    resumed_chunks = 0
     specs = _run_specs(resolved, tuned)
     n_chunks = math.ceil(n / chunk_size)
     if chunks is not None:  # a shard (bench/shard.py): compute these chunks into the partial folder, no result
@@ -455,6 +461,8 @@ def evaluate(
         if f.is_file():
             outcome, secs = _chunk_from_json(json.loads(f.read_text()))
             bar.update(len(resolved["attacks"]))
+            earlier_seconds += secs
+            resumed_chunks += 1
         else:
             t0 = time.time()
             sl = slice(ci * chunk_size, (ci + 1) * chunk_size)
@@ -521,7 +529,13 @@ def evaluate(
         "eps0_check": eps0,
         "flags": flags,
         "points_file": points_file.name,
-        "provenance": provenance(dev, seed, batch_size, chunk_size, wall) | {"attack_seconds": round(seconds, 2)},
+        # wall_seconds: this process; total_seconds adds what earlier processes (an interrupted run, or the
+        # workers of a sharded one) spent on the chunks and tuning read back from the partial folder
+        "provenance": provenance(dev, seed, batch_size, chunk_size, wall) | {
+            "attack_seconds": round(seconds, 2),
+            "total_seconds": round(wall + earlier_seconds, 2),
+            "resumed_chunks": resumed_chunks,
+        },
         "config": config,
     }
     atomic_write_text(points_file, points_frame(merged, test.indices, test.y.numpy()).to_csv(index=False))

@@ -98,6 +98,10 @@ def test_interrupted_evaluation_resumes_to_the_same_result(digits_card, tmp_path
     rb = (tmp_path / "b" / "digits").rglob("*.points.csv")
     rc = (tmp_path / "c" / "digits").rglob("*.points.csv")
     assert next(rb).read_text() == next(rc).read_text(), "per-point outcomes differ after resuming"
+    # the resumed result states the whole cost: this process plus the chunk the killed one finished
+    pr, pu = resumed["provenance"], uninterrupted["provenance"]
+    assert pr["resumed_chunks"] == 1 and pu["resumed_chunks"] == 0
+    assert pr["total_seconds"] > pr["wall_seconds"] and pu["total_seconds"] == pu["wall_seconds"]
     assert not (tmp_path / "b" / ".partial" / resumed["config_hash"]).exists()
 
 
