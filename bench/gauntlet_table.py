@@ -7,6 +7,8 @@ attack family, the robust accuracy after that family *and the attacks it is meas
 (``families[f].given`` in the result: the own-SG base for every backward rule, everything before it for
 the cascade's last attacks), so each rule's column reads "own SG plus this rule"; the per-point worst case
 over the whole preset; the attack that broke the most points first (``top_attack``); and the flags.
+Below each per-model table, one row per training recipe (the card's ``family``) with the mean and sample
+standard deviation of every column over its seeds, and how many seeds raised each flag.
 
 A family column can never be below the worst case (the worst case is over a superset of attacks); that
 invariant is asserted in the tests, so is the rule that no single attack's number is below the worst case.
@@ -14,6 +16,7 @@ invariant is asserted in the tests, so is the rule that no single attack's numbe
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from bench.leaderboard import FLAGS_DOC
@@ -37,6 +40,43 @@ def _family_order(results: list[dict[str, Any]]) -> list[str]:
             if f not in order:
                 order.append(f)
     return order
+
+
+def _mean_std(values: list[float | None]) -> str:
+    """``mean ± sample std`` of the known values (``mean`` alone for one, ``-`` for none)."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return "-"
+    if len(known) == 1:
+        return f"{known[0]:.2f}"
+    return f"{statistics.fmean(known):.2f} ± {statistics.stdev(known):.2f}"
+
+
+def _family_value(r: dict[str, Any], fam: str) -> float | None:
+    f = (r.get("families") or {}).get(fam)
+    return None if f is None else f.get("robust_acc_given")
+
+
+def recipe_summary(rs: list[dict[str, Any]], fams: list[str]) -> list[str]:
+    """Markdown rows: per training recipe, mean ± std over its seeds of each column, flags as ``F11 x3``."""
+    by_recipe: dict[str, list[dict[str, Any]]] = {}
+    for r in rs:
+        by_recipe.setdefault(r.get("family") or r["model_id"], []).append(r)
+    order = sorted(by_recipe, key=lambda k: (-statistics.fmean(r["robust_acc"] for r in by_recipe[k]), k))
+    head = ["recipe", "seeds", "clean", "own-SG PGD-20"] + fams + ["worst case", "flags (seeds)"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * (2 + len(fams)) + "---:|---|"]
+    for k in order:
+        group = by_recipe[k]
+        counts: dict[int, int] = {}
+        for r in group:
+            for fid in {f["id"] for f in r.get("flags", [])}:
+                counts[fid] = counts.get(fid, 0) + 1
+        cells = [k, str(len(group)), _mean_std([r["clean_acc"] for r in group]), _mean_std([r.get("own_sg_robust_acc") for r in group])]
+        cells += [_mean_std([_family_value(r, f) for r in group]) for f in fams]
+        cells.append(f"**{_mean_std([r['robust_acc'] for r in group])}**")
+        cells.append(" ".join(f"F{fid} x{c}" for fid, c in sorted(counts.items())) or "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def render_gauntlet(results: list[dict[str, Any]]) -> str:
@@ -80,4 +120,8 @@ def render_gauntlet(results: list[dict[str, Any]]) -> str:
             cells += [f"**{r['robust_acc']:.2f}**", str(r.get("top_attack") or "-"), flags]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if len(rs) > len({r.get("family") or r["model_id"] for r in rs}):  # some recipe has several seeds
+            lines += [f"Per training recipe, mean ± sample std over its seeds (same points, same preset):", ""]
+            lines += recipe_summary(rs, fams)
+            lines.append("")
     return "\n".join(lines)

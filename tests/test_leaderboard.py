@@ -80,6 +80,30 @@ def test_gauntlet_page_lists_families_and_never_shows_a_family_below_the_worst_c
     header = next(ln for ln in page.splitlines() if ln.startswith("| model"))
     assert "own-sg | sg-sweep" in header and "noise" not in header
     assert "| **0.50** | pgd20-own | F11 |" in rows[1]
+    assert "Per training recipe" not in page  # one seed per recipe: no summary
+
+
+def test_gauntlet_page_summarises_seeds_per_recipe_with_mean_and_sample_std():
+    from bench.gauntlet_table import render_gauntlet
+
+    def result(model_id: str, recipe: str, worst: float, sweep: float, flags: list[int]) -> dict:
+        return {
+            "model_id": model_id, "family": recipe, "dataset": "mnist5k", "threat_model": "Linf", "eps": 0.2,
+            "preset": "standard", "preset_version": 3, "n_points": 500, "n_available": 1000, "clean_acc": 96.0,
+            "own_sg_robust_acc": 10.0, "robust_acc": worst, "top_attack": "pgd20-own", "flags": [{"id": i} for i in flags],
+            "families": {"sg-sweep": {"attacks": ["s"], "robust_acc_given": sweep}}, "config": {"preset": {"attacks": [{"name": "s"}]}},
+        }
+
+    page = render_gauntlet([
+        result("a-s0", "a", 1.0, 2.0, [11]), result("a-s1", "a", 3.0, 4.0, [11, 7]), result("a-s2", "a", 5.0, 6.0, []),
+        result("b-s0", "b", 0.0, 0.5, []),
+    ])
+    assert "(subset: `--limit`, class-balanced)" in page
+    summary = page[page.index("Per training recipe"):].splitlines()
+    rows = {ln.split(" | ")[0][2:]: ln for ln in summary if ln.startswith("| a ") or ln.startswith("| b ")}
+    # worst case 1, 3, 5: mean 3, sample std 2; sweep 2, 4, 6: mean 4, std 2
+    assert "| a | 3 | 96.00 ± 0.00 | 10.00 ± 0.00 | 4.00 ± 2.00 | **3.00 ± 2.00** | F7 x1 F11 x2 |" == rows["a"]
+    assert rows["b"].startswith("| b | 1 | 96.00 | 10.00 | 0.50 | **0.00** | - |")
 
 
 def test_committed_results_never_put_the_worst_case_above_any_attack():
