@@ -317,7 +317,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
-    from bench.config import load_config, reports_dir, threat_model_config
+    from bench.config import load_config, reports_dir, resolve_preset, threat_model_config
     from bench.data import load_dataset
     from bench.device import resolve_device
     from bench.io import atomic_write_json
@@ -329,7 +329,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
     dev = resolve_device(args.device)
     test = load_dataset(card.dataset).test.head(args.points)
     eps = args.eps if args.eps is not None else threat_model_config(cfg["defaults"]["threat_model"], cfg)["eps"]
-    batch = args.batch_size or int(cfg["defaults"]["batch_size"])
+    # (a)-(c) at the leaderboard preset's attack batch (standard declares one), else the default batch
+    batch = args.batch_size or int(resolve_preset("standard", cfg).get("batch_size") or cfg["defaults"]["batch_size"])
     model = load_model(card, dev)
     fig = run_perf(model, test.x, test.y, eps, args.steps, batch)
     fig["model_id"] = card.id
