@@ -48,12 +48,22 @@ def expected_seconds(card: ModelCard, preset: str) -> float | None:
 def slowest_first(cards: list[ModelCard], preset: str = "quick") -> list[ModelCard]:
     """Longest jobs first, so that no worker is left with a long job at the end (LPT scheduling).
 
-    A model's expected time is its stored result's attack time under the same preset when there is one;
-    models without one go first when adversarially trained (``pgd-at`` recipes: an attack's cost is set
-    by the points it cannot break), then the rest; ties are broken by id.
+    A model's expected time is its stored result's attack time under the same preset when there is one,
+    else the mean of the stored times of the other seeds of its recipe (the card's ``family``) under that
+    preset: an evaluation's cost is set by the points the attacks cannot break, which a recipe's seeds
+    share. Models with neither go first when adversarially trained (``pgd-at`` recipes), then the rest;
+    ties are broken by id.
     """
+    own = {c.id: expected_seconds(c, preset) for c in cards}
+    by_family: dict[str, list[float]] = {}
+    for c in cards:
+        if own[c.id] is not None:
+            by_family.setdefault(c.family, []).append(own[c.id])
+
     def key(c: ModelCard) -> tuple:
-        secs = expected_seconds(c, preset)
+        secs = own[c.id]
+        if secs is None and c.family in by_family:
+            secs = sum(by_family[c.family]) / len(by_family[c.family])
         adversarial = str(c.training.get("recipe", c.family)).startswith("pgd-at")
         return (secs is not None, -(secs or 0.0), not adversarial, c.id)
 

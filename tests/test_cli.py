@@ -117,6 +117,9 @@ def test_run_schedules_adversarially_trained_models_first(digits_card, isolated_
         folder.mkdir(parents=True)
         (folder / "quick-v1_Linf_eps0.2_n60.json").write_text(json.dumps({"provenance": {"attack_seconds": secs}}))
     assert [c.id for c in slowest_first(cards, "quick")] == ["b-s0", "c-s0", "d-s0", "a-s0"]
+    # a seed never timed under the preset takes its recipe's mean time (c-s1 is recipe "sr", as c-s0)
+    cards.append(card("c-s1", "sr"))
+    assert [c.id for c in slowest_first(cards, "quick")] == ["b-s0", "c-s0", "c-s1", "d-s0", "a-s0"]
 
 
 def test_run_rejects_a_bad_worker_count(capsys):
