@@ -193,3 +193,14 @@ def test_mpd_figures_are_redrawn_only_when_their_analysis_changes(tmp_path):
     assert redrawn == first and [p.read_bytes() for p in redrawn] != blobs
     first[1].write_text("<svg/>")  # a file that lost its digest is redrawn
     assert b"snnbench:" in plot_mpd(changed, tmp_path)[1].read_bytes()
+
+
+def test_subset_groups_are_plotted_only_without_a_full_split_group_of_the_same_preset_version():
+    from bench.plots import _comparable_groups
+
+    def r(preset: str, version: int, n: int) -> dict:
+        return {"dataset": "mnist5k", "threat_model": "Linf", "eps": 0.2, "preset": preset, "preset_version": version,
+                "n_points": n, "n_available": 1000}
+
+    groups = _comparable_groups([r("quick", 1, 1000), r("quick", 1, 200), r("standard", 3, 500), r("standard", 3, 500)])
+    assert sorted((k[3], k[5], len(v)) for k, v in groups.items()) == [("quick", 1000, 1), ("standard", 500, 2)]
