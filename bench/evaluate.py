@@ -277,15 +277,16 @@ def eps_sweep_config(cfg: dict[str, Any], preset: str, tm: dict[str, Any], resol
     return {"attacks": attacks, "points": int(raw.get("points", 200)), "eps": eps_list}
 
 
-def _tune_all(adapter, resolved, test, eps, batch_size, seed, partial: Path, progress: bool) -> dict[str, Any]:
-    """Tune every attack that declares ``tune`` (stored in the partial folder, so a resumed run reuses it)."""
+def _tune_all(adapter, resolved, test, eps, batch_size, seed, partial: Path, progress: bool) -> tuple[dict[str, Any], float]:
+    """Tune every attack that declares ``tune`` (stored in the partial folder, so a resumed run reuses it).
+
+    Returns the tuning records and the seconds an earlier process spent on the records read back."""
     specs = [a for a in resolved["attacks"] if a.get("tune")]
     if not specs or eps == 0:
-        return {}
+        return {}, 0.0
     f = partial / "tuning.json"
     done: dict[str, Any] = json.loads(f.read_text()) if f.is_file() else {}
-    for rec in done.values():
-        rec["reused"] = True
+    earlier = sum(float(r["seconds"]) for r in done.values())
     todo = [a for a in specs if a["name"] not in done]
     if todo:
         pred, _ = predict(adapter, test.x, batch_size)
@@ -299,10 +300,10 @@ def _tune_all(adapter, resolved, test, eps, batch_size, seed, partial: Path, pro
                 rec = tune_attack(adapter, spec, test.x[idx].to(dev), test.y[idx].to(dev), eps, batch_size, seed)
             rec["seconds"] = round(time.time() - t0, 1)
             done[spec["name"]] = rec
-            atomic_write_json(f, {k: {kk: vv for kk, vv in v.items() if kk != "reused"} for k, v in done.items()})
+            atomic_write_json(f, done)
             if progress:
                 print(f"  tuned {spec['name']}: {rec['param']} = {rec['value']:g} ({rec['seconds']} s)")
-    return done
+    return done, earlier
 
 
 def _run_specs(resolved: dict[str, Any], tuned: dict[str, Any]) -> list[dict[str, Any]]:
@@ -439,10 +440,9 @@ def evaluate(
 
     partial = root / ".partial" / h
     partial.mkdir(parents=True, exist_ok=True)
-    tuned = _tune_all(adapter, resolved, test, eps, batch_size, seed, partial, progress)
-    # work an earlier, interrupted process already did (its tuning and chunks, read back from the partial
-    # folder): counted into total_seconds, so a resumed result states what the whole evaluation cost
-    earlier_seconds = sum(float(r["seconds"]) for r in tuned.values() if r.pop("reused", False))
+    # earlier_seconds: work an earlier, interrupted process already did (its tuning and chunks, read back
+    # from the partial folder), counted into total_seconds so a resumed result states the whole cost
+    tuned, earlier_seconds = _tune_all(adapter, resolved, test, eps, batch_size, seed, partial, progress)
     resumed_chunks = 0
     specs = _run_specs(resolved, tuned)
     n_chunks = math.ceil(n / chunk_size)

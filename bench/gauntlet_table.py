@@ -121,7 +121,7 @@ def render_gauntlet(results: list[dict[str, Any]]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         if len(rs) > len({r.get("family") or r["model_id"] for r in rs}):  # some recipe has several seeds
-            lines += [f"Per training recipe, mean ± sample std over its seeds (same points, same preset):", ""]
+            lines += ["Per training recipe, mean ± sample std over its seeds (same points, same preset):", ""]
             lines += recipe_summary(rs, fams)
             lines.append("")
     return "\n".join(lines)

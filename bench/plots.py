@@ -262,8 +262,9 @@ def _comparable_groups(results: list[dict[str, Any]]) -> dict[tuple, list[dict[s
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         groups[(r["dataset"], r["threat_model"], float(r["eps"]), r["preset"], r["preset_version"], r["n_points"])].append(r)
-    full = {k[:5] for k, rs in groups.items() if all(_is_full(r) for r in rs)}
-    return {k: rs for k, rs in groups.items() if all(_is_full(r) for r in rs) or k[:5] not in full}
+    is_full = {k: all(_is_full(r) for r in rs) for k, rs in groups.items()}
+    full_versions = {k[:5] for k, f in is_full.items() if f}
+    return {k: rs for k, rs in groups.items() if is_full[k] or k[:5] not in full_versions}
 
 
 def _ranked(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
