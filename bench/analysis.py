@@ -171,8 +171,10 @@ def analyze(
         raise BenchError(f"--eps must be in [0, 1], got {eps}")
     if n_points < 1:
         raise BenchError(f"--points must be >= 1, got {n_points}")
-    seed = int(cfg["defaults"]["seed"] if seed is None else seed)
-    batch_size = int(batch_size or cfg["defaults"]["batch_size"])
+    from bench.limits import check_positive, check_seed
+
+    seed = check_seed(cfg["defaults"]["seed"] if seed is None else seed)
+    batch_size = check_positive(batch_size, "--batch-size") or int(cfg["defaults"]["batch_size"])
     quick = resolve_preset("quick", cfg)
     own_pgd = next((a for a in quick["attacks"] if a["attack"] == "pgd" and a["rule"] == "own"), {"steps": 20, "step_size_ratio": 0.25, "restarts": 1})
     rule = card_rule(card)
@@ -197,10 +199,10 @@ def analyze(
     out = analysis_path(card, results_root)
     if out.is_file() and not force:
         try:
-            existing = json.loads(out.read_text())
-        except json.JSONDecodeError:
+            existing = json.loads(out.read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
             existing = {}
-        if existing.get("analysis_hash") == h:
+        if isinstance(existing, dict) and existing.get("analysis_hash") == h:
             return existing, out, True
 
     t0 = time.time()
@@ -270,8 +272,8 @@ def load_analyses(root: Path | None = None) -> dict[tuple[str, str], dict[str, A
         if ".partial" in p.parts:
             continue
         try:
-            a = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
+            a = json.loads(p.read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BenchError(f"analysis file {p} is not valid JSON ({e}): delete it and run `snnbench analyze`") from None
         if isinstance(a, dict) and a.get("kind") == "analysis":
             out[(a["dataset"], a["model_id"])] = a

@@ -20,6 +20,11 @@ def _add_runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="points per attack batch (default from bench.toml)")
 
 
+def _add_trust_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-code", action="store_true",
+                   help="allow a card's custom architecture ('file.py:factory'): this RUNS its Python code; read it first")
+
+
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None, help="gauntlet preset from bench.toml (default: quick)")
     p.add_argument("--eps", type=float, default=None, help="L-inf budget in [0,1] (default: the threat model's primary eps)")
@@ -46,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_args(p)
     p.add_argument("--force", action="store_true", help="recompute even when an identical result is stored")
     p.add_argument("--chunk-size", type=int, default=None, help="points per saved chunk (resume granularity; default from bench.toml)")
+    _add_trust_arg(p)
 
     p = sub.add_parser("shard", help="run models x presets as sharded jobs (model x preset x point range), then merge")
     p.add_argument("models", nargs="+", help="zoo ids, submission ids or card paths")
@@ -58,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="local", help="local (in-process), process (local worker pool) or ray")
     p.add_argument("--workers", type=int, default=2)
     _add_runtime_args(p)
+    _add_trust_arg(p)
 
     p = sub.add_parser("train", help="train a zoo recipe and register its card and checkpoint")
     p.add_argument("recipe", nargs="?", default=None, help="recipe name (e.g. baseline); omit with --all")
@@ -79,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     zv.add_argument("models", nargs="*", help="ids to validate (default: all)")
     zv.add_argument("--no-accuracy", action="store_true", help="skip the clean-accuracy check")
     zv.add_argument("--device", default="auto")
+    _add_trust_arg(zv)
 
     p = sub.add_parser("perf", help="benchmark: gauntlet cost vs the forward+backward floor and vs peers (writes reports/perf.json)")
     p.add_argument("--model", default="baseline-mnist5k-s0")
@@ -89,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-presets", action="store_true",
                    help="skip (d): quick, standard and AutoAttack standard evaluated from scratch on the same points (minutes)")
     _add_runtime_args(p)
+    _add_trust_arg(p)
 
     p = sub.add_parser("leaderboard", help="rebuild reports/leaderboard.{md,csv,html} and README's table from stored results (runs no model)")
     p.add_argument("--check", action="store_true", help="exit 1 when the committed reports are stale")
@@ -101,12 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", type=float, default=None, help="eps of the adversarial inputs (default: the threat model's primary eps)")
     p.add_argument("--force", action="store_true", help="recompute even when an identical analysis is stored")
     _add_runtime_args(p)
+    _add_trust_arg(p)
 
     p = sub.add_parser("plot", help="draw reports/plots/ (PNG + SVG) from stored results and analyses (runs no attack)")
     p.add_argument("what", nargs="?", default="all", choices=["all", "mpd"], help="all (default) or mpd MODEL_ID")
     p.add_argument("model", nargs="?", default=None, help="with mpd: a zoo id, accepted-submission id or card path")
     p.add_argument("--recompute", action="store_true", help="with mpd: re-run the analysis even when analysis.json exists")
     _add_runtime_args(p)
+    _add_trust_arg(p)
     p = sub.add_parser("submit", help="validate a submitted card + checkpoint, accept it, run the gauntlet, rebuild the leaderboard")
     p.add_argument("card", help="path to the submission's card .toml (the zoo's schema; checkpoint path relative to the card)")
     _add_eval_args(p)
@@ -123,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pass only if robust(HEAD) - robust(BASE) >= G points (default 0; negative tolerates a drop)")
     p.add_argument("--max-clean-drop", type=float, default=None, help="fail if clean(BASE) - clean(HEAD) > D points (default: not checked)")
     p.add_argument("--alpha", type=float, default=None, help="also require the robust gain to be significant: McNemar p < ALPHA")
+    _add_trust_arg(p)
 
     return parser
 
@@ -291,6 +303,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from models_zoo.zoo import list_cards
 
     models = list(args.models) + ([c.id for c in list_cards()] if args.all else [])
+    if args.points is not None and args.points < 1:
+        raise BenchError(f"--points must be a positive number of test points, got {args.points}")
     if not models:
         raise BenchError("name the model(s) to analyse (zoo id, submission id or card path), or pass --all")
     for m in models:
@@ -325,6 +339,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
     from models_zoo.zoo import get_card, load_model
 
     cfg = load_config()
+    if args.points < 1:
+        raise BenchError(f"--points must be a positive number of test points, got {args.points}")
     card = get_card(args.model)
     dev = resolve_device(args.device)
     test = load_dataset(card.dataset).test.head(args.points)
@@ -393,7 +409,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     md = c.markdown()
     print(md, end="")
-    summary = append_step_summary(md)
+    try:
+        summary = append_step_summary(md)
+    except BenchError as e:  # the verdict stands; the summary file is a convenience
+        print(f"snnbench: warning: {e}", file=sys.stderr)
+        summary = None
     if summary:
         print(f"appended to {summary}", file=sys.stderr)
     return 0 if c.passed else 1
@@ -402,17 +422,68 @@ def cmd_compare(args: argparse.Namespace) -> int:
 COMMANDS = {"shard": cmd_shard, "submit": cmd_submit, "compare": cmd_compare, "perf": cmd_perf, "run": cmd_run, "eval": cmd_eval, "train": cmd_train, "zoo": cmd_zoo, "leaderboard": cmd_leaderboard, "analyze": cmd_analyze, "plot": cmd_plot}
 
 
+#: integer options that must be >= 1 when given (0 and negatives are refused, never read as "default")
+POSITIVE_OPTIONS = {"batch_size": "--batch-size", "chunk_size": "--chunk-size", "limit": "--limit", "points": "--points",
+                    "epochs": "--epochs", "workers": "--workers", "steps": "--steps", "shards": "--shards"}
+
+
+class Terminated(Exception):
+    """SIGTERM arrived (raised by the handler so finally blocks and atomic writes unwind)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from bench.limits import check_positive, check_seed
+
+    for attr, flag in POSITIVE_OPTIONS.items():
+        check_positive(getattr(args, attr, None), flag)
+    if getattr(args, "seed", None) is not None:
+        check_seed(args.seed)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    from bench.custom_arch import set_trust
+
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
+        _check_args(args)
+        if getattr(args, "trust_code", False):
+            set_trust(True)
         return COMMANDS[args.command](args)
     except BenchError as e:
         print(f"snnbench: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a file system failure not caught closer to its cause
+        where = f" {e.filename}" if e.filename else ""
+        print(f"snnbench: error: cannot access{where}: {e.strerror or e}: check the path, free disk space or permissions", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # only a model's code (trusted custom architecture) exits from inside a command
+        print(f"snnbench: error: the model's code called sys.exit({e.code!r}) during `{args.command}`: custom code must not exit", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("snnbench: interrupted; rerun the same command to resume from the last finished chunk", file=sys.stderr)
         return 130
+    except Terminated:
+        print("snnbench: terminated (SIGTERM); rerun the same command to resume from the last finished chunk", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if getattr(args, "trust_code", False):
+            set_trust(False)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

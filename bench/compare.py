@@ -137,16 +137,10 @@ class Comparison:
 
 
 def _points(result: dict[str, Any], path: Path) -> pd.DataFrame | None:
-    name = result.get("points_file")
-    if not name:
-        return None
-    p = path.parent / name
-    if not p.is_file():
-        return None
-    df = pd.read_csv(p)
-    if len(df) != result["n_points"] or not {"index", "clean_correct", "robust"} <= set(df.columns):
-        return None
-    return df
+    """The result's per-point CSV, verified against it (bench/store.py): None when the result has none."""
+    from bench.store import read_points
+
+    return read_points(result, path)
 
 
 def _evaluate_side(card: ModelCard, log: Callable[[str], None], **kw: Any) -> Side:
@@ -252,6 +246,10 @@ def append_step_summary(markdown: str) -> Path | None:
     if not target:
         return None
     p = Path(target)
-    with p.open("a", encoding="utf-8") as f:
-        f.write(markdown.rstrip("\n") + "\n\n")
+    try:
+        with p.open("a", encoding="utf-8") as f:
+            f.write(markdown.rstrip("\n") + "\n\n")
+    except OSError as e:
+        raise BenchError(f"cannot append the summary to GITHUB_STEP_SUMMARY={p}: {e.strerror or e}: "
+                         "point it at a writable file in an existing folder (or unset it)") from None
     return p

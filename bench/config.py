@@ -26,14 +26,21 @@ ATTACK_DEFAULTS: dict[str, Any] = {"rule": "own", "on": "unbroken"}
 
 @lru_cache(maxsize=8)
 def _load(path: str) -> dict[str, Any]:
+    from bench.config_schema import validate_config
+
     p = Path(path)
     if not p.is_file():
-        raise BenchError(f"config file {p} not found: run from a clone of snn-robustbench or pass --config")
+        raise BenchError(f"config file {p} not found: snnbench reads bench.toml from its project root; "
+                         "restore it there (git checkout bench.toml) or reinstall snn-robustbench")
     try:
         with p.open("rb") as f:
-            return tomllib.load(f)
+            cfg = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise BenchError(f"config file {p} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise BenchError(f"config file {p} is not UTF-8 text (byte {e.start}): save it as UTF-8") from None
+    validate_config(cfg, p)
+    return cfg
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:

@@ -15,6 +15,10 @@ def resolve_device(name: str | None = "auto") -> torch.device:
         dev = torch.device(name)
     except RuntimeError:
         raise BenchError(f"unknown device '{name}': use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise BenchError(f"device '{name}' is not supported (snnbench runs on cpu or cuda): use --device auto, cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BenchError(f"device '{name}' asked for but CUDA is not available here: use --device cpu or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise BenchError(f"device '{name}': this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0..): pick one of those")
     return dev

@@ -40,7 +40,7 @@ from bench.engine import (
     run_chunk,
 )
 from bench.errors import BenchError
-from bench.io import atomic_write_json, atomic_write_text
+from bench.io import atomic_write_json
 from bench.provenance import provenance
 from models_zoo.cards import ModelCard
 from models_zoo.zoo import load_model
@@ -51,12 +51,85 @@ EPS0_POINTS = 32
 RESULT_SCHEMA = 1
 
 
-def result_stem(card: ModelCard, preset: dict[str, Any], tm: str, eps: float, n: int) -> str:
-    return f"{preset['name']}-v{preset['version']}_{tm}_eps{eps:g}_n{n}"
+#: the chunk size every stored result so far used; a result at another one carries ``_c<size>`` in its name
+NAMING_CHUNK_SIZE = 250
+#: the configuration fields a result's file name encodes: two results that differ in one never share a file
+SLOT_KEYS = ("model_id", "dataset", "n_points", "threat_model", "eps", "seed", "chunk_size", "batch_size")
 
 
-def result_path(root: Path, card: ModelCard, preset: dict[str, Any], tm: str, eps: float, n: int) -> Path:
-    return root / card.dataset / card.id / (result_stem(card, preset, tm, eps, n) + ".json")
+def eps_token(eps: float) -> str:
+    """``%g`` when it gives back exactly ``eps`` (``0.2``), else the shortest exact repr (``0.2000001``)."""
+    short = f"{eps:g}"
+    return short if float(short) == eps else repr(float(eps))
+
+
+def result_stem(card: ModelCard, preset: dict[str, Any], tm: str, eps: float, n: int, seed: int = 0,
+                chunk_size: int = NAMING_CHUNK_SIZE, batch_size: int | None = None) -> str:
+    """``<preset>-v<version>_<tm>_eps<eps>_n<n>`` plus ``_s<seed>`` (seed != 0), ``_c<chunk>`` (chunk size
+    != 250) and ``_b<batch>`` (a batch other than the one the preset fixes): names stay those of the stored
+    results for the configurations they hold, and no two configurations share one."""
+    stem = f"{preset['name']}-v{preset['version']}_{tm}_eps{eps_token(eps)}_n{n}"
+    if seed != 0:
+        stem += f"_s{seed}"
+    if chunk_size != NAMING_CHUNK_SIZE:
+        stem += f"_c{chunk_size}"
+    if batch_size is not None and batch_size != preset.get("batch_size"):
+        stem += f"_b{batch_size}"
+    return stem
+
+
+def result_path(root: Path, card: ModelCard, preset: dict[str, Any], tm: str, eps: float, n: int, seed: int = 0,
+                chunk_size: int = NAMING_CHUNK_SIZE, batch_size: int | None = None) -> Path:
+    return root / card.dataset / card.id / (result_stem(card, preset, tm, eps, n, seed, chunk_size, batch_size) + ".json")
+
+
+def _slot(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: config.get(k) for k in SLOT_KEYS} | {"preset": (config.get("preset") or {}).get("name"),
+                                                   "preset_version": (config.get("preset") or {}).get("version")}
+
+
+def _existing_result(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored result at ``out`` when it is readable (None when absent or unreadable: it is recomputed).
+
+    A readable file that holds another configuration slot (another seed, eps, chunking...) is never
+    overwritten: that is one clear line.
+    """
+    from bench.store import read_json
+
+    if not out.is_file():
+        return None
+    try:
+        existing = read_json(out, "result file", "delete it and rerun", required=REUSE_KEYS)
+    except BenchError:
+        return None
+    old = existing["config"] if isinstance(existing["config"], dict) else {}
+    diff = [k for k, v in _slot(config).items() if _slot(old).get(k) != v]
+    if diff:
+        raise BenchError(f"result file {out} holds another configuration ({', '.join(f'{k}={_slot(old).get(k)!r}' for k in diff)}; "
+                         f"this run has {', '.join(f'{k}={_slot(config)[k]!r}' for k in diff)}): move or delete it, then rerun")
+    return existing
+
+
+#: keys a stored result needs to be reused (and printed); one lacking any is recomputed
+REUSE_KEYS = ("config_hash", "config", "model_id", "preset", "preset_version", "eps", "n_points", "clean_acc",
+              "robust_acc", "own_sg_robust_acc", "flags", "provenance")
+_CHUNK_ARRAYS = ("clean_pred", "clean_correct", "robust", "broken_by", "clean_mask")
+
+
+def _read_chunk(f: Path, n_points: int, names: list[str]) -> tuple[ChunkOutcome, float]:
+    """A stored chunk, its seal and shapes checked (one clear line when it is damaged or edited)."""
+    from bench.store import read_sealed
+
+    fix = f"delete the folder {f.parent} and rerun the same command"
+    d = read_sealed(f, fix)
+    try:
+        bad = [k for k in _CHUNK_ARRAYS if len(d[k]) != n_points]
+        bad += [f"per_attack.{k}" for k in names if len(d["per_attack"][k]) != n_points]
+        if bad:
+            raise BenchError(f"partial chunk {f} has arrays of the wrong length ({', '.join(bad[:3])}; expected {n_points}): {fix}")
+        return _chunk_from_json(d)
+    except (KeyError, TypeError, ValueError) as e:
+        raise BenchError(f"partial chunk {f} is incomplete ({type(e).__name__}: {e}): {fix}") from None
 
 
 def _chunk_to_json(o: ChunkOutcome, seconds: float) -> dict[str, Any]:
@@ -284,8 +357,10 @@ def _tune_all(adapter, resolved, test, eps, batch_size, seed, partial: Path, pro
     specs = [a for a in resolved["attacks"] if a.get("tune")]
     if not specs or eps == 0:
         return {}, 0.0
+    from bench.store import read_sealed, write_sealed
+
     f = partial / "tuning.json"
-    done: dict[str, Any] = json.loads(f.read_text()) if f.is_file() else {}
+    done: dict[str, Any] = read_sealed(f, f"delete the folder {partial} and rerun") if f.is_file() else {}
     earlier = sum(float(r["seconds"]) for r in done.values())
     todo = [a for a in specs if a["name"] not in done]
     if todo:
@@ -300,7 +375,7 @@ def _tune_all(adapter, resolved, test, eps, batch_size, seed, partial: Path, pro
                 rec = tune_attack(adapter, spec, test.x[idx].to(dev), test.y[idx].to(dev), eps, batch_size, seed)
             rec["seconds"] = round(time.time() - t0, 1)
             done[spec["name"]] = rec
-            atomic_write_json(f, done)
+            write_sealed(f, done)
             if progress:
                 print(f"  tuned {spec['name']}: {rec['param']} = {rec['value']:g} ({rec['seconds']} s)")
     return done, earlier
@@ -318,15 +393,17 @@ def _eps_sweep(adapter, sweep: dict[str, Any], specs, test, batch_size, seed, co
     x, y = test.x[:k], test.y[:k]
     acc: dict[str, float] = {}
     clean = None
+    from bench.store import read_sealed, write_sealed
+
     for e in sweep["eps"]:
-        f = partial / f"sweep_eps{e:g}.json"
+        f = partial / f"sweep_eps{eps_token(e)}.json"
         if f.is_file():
-            d = json.loads(f.read_text())
+            d = read_sealed(f, f"delete the folder {partial} and rerun")
         else:
             t0 = time.time()
             o = run_chunk(adapter, x, y, e, chosen, batch_size, seed, 10_000, context=context)
             d = {"robust": mask_accuracy(o.robust_mask, o.passes)[0], "clean": mask_accuracy(o.clean_mask, o.passes)[0], "seconds": round(time.time() - t0, 1)}
-            atomic_write_json(f, d)
+            write_sealed(f, d)
             if progress:
                 print(f"  eps sweep {e:g}: {d['robust']:.1f}% ({d['seconds']} s)")
         acc[f"{e:g}"] = d["robust"]
@@ -377,6 +454,11 @@ def evaluate(
     cfg = load_config()
     if isinstance(model, ModelCard):
         card = model
+        if card.path is not None:
+            from bench.submit import _check_not_shadowing
+            from models_zoo.zoo import list_cards
+
+            _check_not_shadowing(card, {c.id: c for c in list_cards()})
     else:
         from bench.submit import find_card  # zoo id, accepted-submission id, or card path
 
@@ -385,16 +467,15 @@ def evaluate(
     eps = float(tm["eps"] if eps is None else eps)
     if not math.isfinite(eps) or eps < 0 or eps > 1:
         raise BenchError(f"--eps must be in [0, 1] (images live in [0, 1]), got {eps}")
+    from bench.limits import check_positive, check_seed
+
     resolved = resolve_preset(preset, cfg)
     validate_attacks(resolved)
     sweep_cfg = eps_sweep_config(cfg, preset, tm, resolved)
-    seed = int(cfg["defaults"]["seed"] if seed is None else seed)
-    batch_size = int(batch_size or resolved.get("batch_size") or cfg["defaults"]["batch_size"])
-    if batch_size < 1:
-        raise BenchError(f"--batch-size must be >= 1, got {batch_size}")
-    chunk_size = int(chunk_size or cfg["defaults"]["chunk_size"])
-    if chunk_size < 1:
-        raise BenchError(f"--chunk-size must be >= 1, got {chunk_size}")
+    seed = check_seed(cfg["defaults"]["seed"] if seed is None else seed)
+    batch_size = check_positive(batch_size, "--batch-size") or int(resolved.get("batch_size") or cfg["defaults"]["batch_size"])
+    chunk_size = check_positive(chunk_size, "--chunk-size") or int(cfg["defaults"]["chunk_size"])
+    check_positive(limit, "--limit")
     ds = load_dataset(card.dataset)
     test = ds.test.head(limit)
     n = len(test)
@@ -424,22 +505,22 @@ def evaluate(
     h = config_hash(config)
     dev = resolve_device(device)  # validate every input before a stored result can be reused
     root = Path(results_root) if results_root else results_dir(cfg)
-    out = result_path(root, card, resolved, threat_model, eps, n)
-    if out.is_file() and not force:
-        try:
-            existing = json.loads(out.read_text())
-        except json.JSONDecodeError:
-            existing = {}
-        if existing.get("config_hash") == h:
-            return existing, out, True
+    out = result_path(root, card, resolved, threat_model, eps, n, seed, chunk_size, config.get("batch_size"))
+    existing = _existing_result(out, config)  # refuses to overwrite another configuration's file
+    if existing is not None and not force and existing.get("config_hash") == h:
+        from bench.store import read_points
+
+        read_points(existing, out)  # the per-point CSV must be this result's (one clear line otherwise)
+        return existing, out, True
 
     t_start = time.time()
     adapter = load_model(card, dev, seed=seed)
     stochastic = adapter.detect_stochastic(test.x[: min(16, n)].to(dev))
     context = {"model_id": card.id, "dataset": card.dataset}
 
-    partial = root / ".partial" / h
-    partial.mkdir(parents=True, exist_ok=True)
+    from bench.io import ensure_dir
+
+    partial = ensure_dir(root / ".partial" / h)
     # earlier_seconds: work an earlier, interrupted process already did (its tuning and chunks, read back
     # from the partial folder), counted into total_seconds so a resumed result states the whole cost
     tuned, earlier_seconds = _tune_all(adapter, resolved, test, eps, batch_size, seed, partial, progress)
@@ -459,7 +540,7 @@ def evaluate(
     for ci in wanted:
         f = partial / f"chunk_{ci:05d}.json"
         if f.is_file():
-            outcome, secs = _chunk_from_json(json.loads(f.read_text()))
+            outcome, secs = _read_chunk(f, len(range(n)[ci * chunk_size : (ci + 1) * chunk_size]), [a["name"] for a in resolved["attacks"]])
             bar.update(len(resolved["attacks"]))
             earlier_seconds += secs
             resumed_chunks += 1
@@ -471,7 +552,9 @@ def evaluate(
                 on_attack_done=lambda _name: bar.update(1), context=context,
             )
             secs = time.time() - t0
-            atomic_write_json(f, _chunk_to_json(outcome, secs))
+            from bench.store import write_sealed
+
+            write_sealed(f, _chunk_to_json(outcome, secs))
         outcomes.append(outcome)
         seconds += secs
     bar.close()
@@ -509,8 +592,11 @@ def evaluate(
     ]
     flags = [f.to_dict() for f in raised if f is not None]
 
+    from bench.store import points_csv_bytes, sha256_bytes
+
     wall = time.time() - t_start
     points_file = out.with_suffix(".points.csv")
+    points_bytes = points_csv_bytes(points_frame(merged, test.indices, test.y.numpy()))
     result = {
         "schema": RESULT_SCHEMA,
         "model_id": card.id,
@@ -529,6 +615,7 @@ def evaluate(
         "eps0_check": eps0,
         "flags": flags,
         "points_file": points_file.name,
+        "points_sha256": sha256_bytes(points_bytes),  # the CSV is written first, this JSON last; readers check the pair
         # wall_seconds: this process; total_seconds adds what earlier processes (an interrupted run, or the
         # workers of a sharded one) spent on the chunks and tuning read back from the partial folder
         "provenance": provenance(dev, seed, batch_size, chunk_size, wall) | {
@@ -538,7 +625,9 @@ def evaluate(
         },
         "config": config,
     }
-    atomic_write_text(points_file, points_frame(merged, test.indices, test.y.numpy()).to_csv(index=False))
+    from bench.io import atomic_write_bytes
+
+    atomic_write_bytes(points_file, points_bytes)
     atomic_write_json(out, result)
     shutil.rmtree(partial, ignore_errors=True)
     return result, out, False

@@ -64,8 +64,8 @@ def load_results(root: Path | None = None) -> list[dict[str, Any]]:
             continue
         try:
             r = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise BenchError(f"result file {p} is not valid JSON ({e}): delete it and re-run the evaluation") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BenchError(f"result file {p} is not valid UTF-8 JSON ({e}): delete it and re-run the evaluation") from None
         if isinstance(r, dict) and "config_hash" in r and "robust_acc" in r:
             out.append(r)
     return out

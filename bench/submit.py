@@ -67,19 +67,50 @@ def submission_cards(directory: Path | None = None) -> list[ModelCard]:
 
 
 def find_card(model: str) -> ModelCard:
-    """A card by zoo id, accepted-submission id, or path to a ``.toml`` card."""
-    from models_zoo.zoo import get_card, list_cards
+    """A card by zoo id, accepted-submission id, or path to a ``.toml`` card.
 
-    if model.endswith(".toml"):
-        return get_card(model)
+    An id resolves only inside the zoo and the submissions folder: it must be a plain id (no ``/``, no
+    ``..``), and the card found must carry that id. A card given by path may not reuse the id of a zoo
+    entry or an accepted submission (its results would overwrite theirs).
+    """
+    from bench.limits import check_id
+    from models_zoo.cards import _ID_RE
+    from models_zoo.zoo import list_cards
+
     zoo = {c.id: c for c in list_cards()}
+    if model.endswith(".toml"):
+        card = load_card(model)
+        _check_not_shadowing(card, zoo)
+        return card
+    check_id(model)
     if model in zoo:
         return zoo[model]
-    p = submissions_dir() / model / CARD_NAME
-    if p.is_file():
-        return load_card(p)
+    if not _ID_RE.match(model):
+        raise BenchError(f"model '{model}' is neither a zoo id nor a submission id (ids are lowercase letters, digits and . _ + -, "
+                         "no folders): pass a card as a path ending in .toml")
+    root = submissions_dir().resolve()
+    p = (root / model / CARD_NAME).resolve()
+    if p.is_file() and p.parent.parent == root:
+        card = load_card(p)
+        if card.id != model:
+            raise BenchError(f"submission folder {p.parent} holds a card with id '{card.id}', not '{model}': fix the folder name")
+        return card
     subs = [c.id for c in submission_cards()] if submissions_dir().is_dir() else []
     raise unknown_name_error("model", model, [*zoo, *subs])
+
+
+def _check_not_shadowing(card: ModelCard, zoo: dict[str, ModelCard]) -> None:
+    """A card path whose id is a zoo entry's or an accepted submission's (other than that very card) is refused."""
+    owner = zoo.get(card.id)
+    if owner is None:
+        sub = submissions_dir() / card.id / CARD_NAME
+        owner = load_card(sub) if sub.is_file() else None
+        kind = "an accepted submission"
+    else:
+        kind = "a zoo entry"
+    if owner is not None and owner.path is not None and card.path is not None and owner.path.resolve() != card.path.resolve():
+        raise BenchError(f"card {card.path} has id '{card.id}', which is {kind}'s ({owner.path}): give the card its own id "
+                         "(its results would overwrite that model's stored results)")
 
 
 @dataclass
@@ -115,6 +146,8 @@ def _step(step: str, fn: Callable[[], Any]) -> Any:
         return fn()
     except BenchError as e:
         raise _refuse(step, str(e)) from None
+    except SystemExit as e:  # custom code calling sys.exit() must not end the validation silently
+        raise _refuse(step, f"the model's code called sys.exit({e.code!r}): custom code must not exit") from None
     except Exception as e:  # custom code may raise anything
         first = (str(e).strip().splitlines() or [""])[0][:200]
         raise _refuse(step, f"{type(e).__name__}: {first}") from None
@@ -146,7 +179,7 @@ def validate_submission(
     code_file: Path | None = None
     if custom:
         _step("schema", lambda: split_spec(card.architecture))
-        code_file = code_path(card.architecture, card.path)
+        code_file = _step("schema", lambda: code_path(card.architecture, card.path))
         if not code_file.is_file():
             raise _refuse("schema", f"custom architecture file {code_file} not found: 'architecture' is relative to the card file")
     say(f"ok   schema: card {card.path.name if card.path else card.id} (id '{card.id}', dataset {card.dataset})")
@@ -160,14 +193,17 @@ def validate_submission(
         raise _refuse(
             "architecture",
             f"'{card.architecture}' is Python code that snnbench would import and run with your permissions: "
-            f"read {code_file.name} first, then rerun with --trust-code",  # type: ignore[union-attr]
+            f"read {code_file} first, then rerun with --trust-code",
         )
-    net = _step("architecture", lambda: build_net(card))
+    from bench.custom_arch import trust_code as _trusting
+
+    with _trusting(trust_code):
+        net = _step("architecture", lambda: build_net(card))
     say(f"ok   architecture: {card.architecture}" + (" (custom code, trusted by --trust-code)" if custom else ""))
 
     # 4. weights: weights-only load, then strict key / shape match
     state = _step("weights", lambda: load_state_dict(ckpt))
-    _step("weights", lambda: load_weights_into(net, state, card.id))
+    _step("weights", lambda: load_weights_into(net, state, card.id))  # also refuses NaN/inf parameters and buffers
     n_params = sum(p.numel() for p in net.parameters())
     say(f"ok   weights: {len(state)} tensors, {n_params} parameters, loaded weights-only")
 
@@ -309,6 +345,18 @@ def submit(
     progress: bool = False,
 ) -> SubmitOutcome:
     """Validate, accept (copy to ``submissions/<id>/``), run the gauntlet, regenerate the leaderboard."""
+    from bench.evaluate import evaluate
+    from bench.leaderboard import write_leaderboard
+
+    from bench.custom_arch import trust_code as _trusting
+
+    with _trusting(trust_code):
+        return _submit(card_path, preset, eps, threat_model, limit, device, batch_size, seed, trust_code, replace,
+                       validate_only, report, progress)
+
+
+def _submit(card_path, preset, eps, threat_model, limit, device, batch_size, seed, trust_code, replace, validate_only,
+            report, progress) -> SubmitOutcome:  # type: ignore[no-untyped-def]
     from bench.evaluate import evaluate
     from bench.leaderboard import write_leaderboard
 

@@ -76,10 +76,24 @@ class ModelCard:
 
     @property
     def checkpoint_path(self) -> Path:
-        p = Path(self.data["checkpoint"])
-        if p.is_absolute() or self.path is None:
-            return p
-        return (self.path.parent / p).resolve()
+        """The checkpoint, resolved (symlinks included) and confined to the card's folder.
+
+        A card in a folder named ``cards`` may also use the sibling ``checkpoints`` folder (the zoo's and
+        ``snnbench train --out-dir``'s layout). Anything else (``../../etc/passwd``, an absolute path, a
+        symlink out of the folder) is refused before the file is opened.
+        """
+        raw = self.data["checkpoint"]
+        if self.path is None:
+            return Path(raw)
+        base = self.path.parent.resolve()
+        p = (base / raw).resolve()
+        allowed = [base] + ([base.parent / "checkpoints"] if base.name == "cards" else [])
+        if not any(p.is_relative_to(a) for a in allowed):
+            raise BenchError(
+                f"model '{self.data['id']}': checkpoint '{raw}' resolves to {p}, outside the card's folder {base}: "
+                "put the checkpoint beside the card (no absolute paths, '..' or symlinks out of the folder)"
+            )
+        return p
 
     @property
     def v_reset(self) -> float | None:
@@ -133,6 +147,9 @@ def validate_card_data(data: dict[str, Any], where: str = "card") -> None:
     _check_table(f"{where} [neuron]", data["neuron"], _NEURON)
     _check_table(f"{where} [training_surrogate]", data["training_surrogate"], _SURROGATE)
     _check_table(f"{where} [training]", data["training"], _TRAINING_REQUIRED)
+    from bench.limits import check_card_numbers, check_id
+
+    check_id(data["id"], f"{where}: id")
     if not _ID_RE.match(data["id"]):
         raise BenchError(f"{where}: id '{data['id']}' must be lowercase letters, digits and . _ + - only")
     if not _SHA_RE.match(data["sha256"]):
@@ -141,6 +158,9 @@ def validate_card_data(data: dict[str, Any], where: str = "card") -> None:
         raise BenchError(f"{where}: size_bytes must be positive")
     if data["time_steps"] < 1:
         raise BenchError(f"{where}: time_steps must be >= 1")
+    check_card_numbers(data, where)
+    if data.get("threat_model", "Linf") != "Linf":
+        raise BenchError(f"{where}: threat_model = '{data['threat_model']}' is not implemented: only 'Linf' is (remove the field or set it to 'Linf')")
     if data["encoder"] not in ("direct", "poisson"):
         raise BenchError(f"{where}: encoder must be 'direct' or 'poisson', got '{data['encoder']}'")
     if data.get("step_mode", "m") not in ("m", "s"):
@@ -152,6 +172,13 @@ def validate_card_data(data: dict[str, Any], where: str = "card") -> None:
         raise BenchError(f"{where} [neuron]: v_reset must be a number or the string 'soft', got '{vr}'")
     if data["neuron"]["type"] not in ("IF", "LIF", "PLIF", "DLIF"):
         raise BenchError(f"{where} [neuron]: type must be IF, LIF, PLIF or DLIF, got '{data['neuron']['type']}'")
+    tau = float(data["neuron"]["tau"])
+    if data["neuron"]["type"] in ("LIF", "PLIF") and not tau > 1.0:
+        raise BenchError(f"{where} [neuron]: tau must be > 1 for {data['neuron']['type']} (its time constant: the leak per step is 1/tau), got {tau:g}")
+    if data["neuron"]["type"] == "DLIF" and not 0.0 <= tau <= 1.0:
+        raise BenchError(f"{where} [neuron]: DLIF's tau is a leak factor in [0, 1] (the paper uses 0.99), got {tau:g}")
+    if not isinstance(vr, str) and not float(data["neuron"]["v_threshold"]) > float(vr):
+        raise BenchError(f"{where} [neuron]: v_threshold ({data['neuron']['v_threshold']}) must be above v_reset ({vr})")
     from attacks.backward_rules import training_rule
 
     try:
@@ -170,6 +197,10 @@ def load_card(path: str | Path) -> ModelCard:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise BenchError(f"model card {p} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise BenchError(f"model card {p} is not UTF-8 text (byte {e.start}): save it as UTF-8 TOML") from None
+    except OSError as e:
+        raise BenchError(f"model card {p} cannot be read: {e.strerror or e}") from None
     validate_card_data(data, where=f"model card {p.name}")
     return ModelCard(data=data, path=p.resolve())
 

@@ -30,6 +30,9 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         except Exception as e:
             raise BenchError(f"checkpoint {p.name} is not a valid safetensors file: {e}") from None
     if suffix in (".pt", ".pth", ".bin"):
+        from bench.limits import check_torch_archive
+
+        check_torch_archive(p)  # entry sizes from the zip directory, before torch.load inflates anything
         try:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
@@ -67,6 +70,9 @@ def load_weights_into(net: nn.Module, state: dict[str, torch.Tensor], model_id: 
     if bad:
         raise BenchError(f"model '{model_id}': weight shapes do not fit the architecture: {'; '.join(bad[:4])}")
     net.load_state_dict(state, strict=True)
+    from bench.limits import check_finite_weights
+
+    check_finite_weights(net, model_id)
 
 
 def save_state_dict(net: nn.Module, path: str | Path) -> None:

@@ -42,6 +42,9 @@ def get_card(model_id_or_path: str) -> ModelCard:
     """A zoo card by id, or any card by its .toml path."""
     if model_id_or_path.endswith(".toml"):
         return load_card(model_id_or_path)
+    from bench.limits import check_id
+
+    check_id(model_id_or_path)
     cards = {c.id: c for c in list_cards()}
     if model_id_or_path not in cards:
         raise unknown_name_error("model", model_id_or_path, cards)
@@ -66,15 +69,22 @@ def build_net(card: ModelCard) -> nn.Module:
         from bench.custom_arch import build_custom_from_card
 
         return build_custom_from_card(card)
+    from bench.limits import check_parameter_budget
+
     shape = tuple(dataset_config(card.dataset)["shape"])
-    return build_architecture(
-        card.architecture,
-        neuron=neuron_spec(card),
-        surrogate=card_rule(card),
-        num_classes=int(card.num_classes),
-        in_shape=shape,
-        **dict(card.data.get("architecture_args", {})),
-    )
+
+    def build() -> nn.Module:
+        return build_architecture(
+            card.architecture,
+            neuron=neuron_spec(card),
+            surrogate=card_rule(card),
+            num_classes=int(card.num_classes),
+            in_shape=shape,
+            **dict(card.data.get("architecture_args", {})),
+        )
+
+    check_parameter_budget(build, card.id)  # on the meta device: architecture_args cannot make it allocate
+    return build()
 
 
 def wrap(net: nn.Module, card: ModelCard, seed: int = 0) -> SNNAdapter:
@@ -94,5 +104,5 @@ def load_model(card: ModelCard | str, device: str | torch.device = "cpu", seed: 
         card = get_card(card)
     ckpt = verify_checkpoint(card)
     net = build_net(card)
-    load_weights_into(net, load_state_dict(ckpt), card.id)
+    load_weights_into(net, load_state_dict(ckpt), card.id)  # refuses NaN/inf parameters and buffers
     return wrap(net, card, seed=seed).to(device).eval()

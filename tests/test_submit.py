@@ -172,7 +172,7 @@ def test_nan_output(digits_card, sub_env, capsys):
                for k, v in weights.items()}
     card = make_submission(digits_card, sub_env / "d", weights=weights)
     err = refused(capsys, ["submit", str(card), "--device", "cpu"])
-    assert "[output]" in err and "non-finite logits" in err and "NaN/inf in" in err
+    assert "[weights]" in err and "NaN/inf in" in err  # refused at validation, before any forward (issue 12 item 8)
 
 
 def test_state_leak(digits_card, sub_env, capsys):
