@@ -140,9 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _format_result(result: dict, path, reused: bool) -> str:
+    from bench.evaluate import eps_token
+
     status = "reused" if reused else f"{result['provenance']['wall_seconds']:.1f}s"
     return (
-        f"{result['model_id']}: preset {result['preset']} v{result['preset_version']} eps={result['eps']:g} n={result['n_points']} "
+        f"{result['model_id']}: preset {result['preset']} v{result['preset_version']} eps={eps_token(result['eps'])} n={result['n_points']} "
         f"clean {result['clean_acc']:.2f}  own-SG {result['own_sg_robust_acc'] if result['own_sg_robust_acc'] is not None else '-'}  "
         f"worst-case {result['robust_acc']:.2f}  flags [{' '.join('F%d' % f['id'] for f in result['flags'])}]  ({status})"
         f"\n  -> {path}"
@@ -424,7 +426,7 @@ COMMANDS = {"shard": cmd_shard, "submit": cmd_submit, "compare": cmd_compare, "p
 
 #: integer options that must be >= 1 when given (0 and negatives are refused, never read as "default")
 POSITIVE_OPTIONS = {"batch_size": "--batch-size", "chunk_size": "--chunk-size", "limit": "--limit", "points": "--points",
-                    "epochs": "--epochs", "workers": "--workers", "steps": "--steps", "shards": "--shards"}
+                    "epochs": "--epochs", "steps": "--steps"}  # --workers and --shards are checked by their commands
 
 
 class Terminated(Exception):
