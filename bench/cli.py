@@ -405,6 +405,9 @@ COMMANDS = {"shard": cmd_shard, "submit": cmd_submit, "compare": cmd_compare, "p
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     args = build_parser().parse_args(argv)
+    from bench.provenance import git_commit
+
+    git_commit()  # the code's commit, taken once at the start of the run (bench/provenance.py)
     try:
         return COMMANDS[args.command](args)
     except BenchError as e:
