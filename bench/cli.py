@@ -454,6 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+    from bench.provenance import git_commit
+
+    git_commit()  # the code's commit, taken once at the start of the run (bench/provenance.py)
     try:
         _check_args(args)
         if getattr(args, "trust_code", False):

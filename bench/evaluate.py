@@ -13,7 +13,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -445,11 +445,14 @@ def evaluate(
     progress: bool = True,
     chunks: Sequence[int] | None = None,
     chunk_size: int | None = None,
+    build: Callable[[torch.device, int], Any] | None = None,
 ) -> tuple[dict[str, Any], Path, bool]:
     """Run (or reuse) one evaluation; return (result, path of its JSON, whether it was reused).
 
-    Steps: per-model tuning of rule parameters (``tune`` entries), the preset's cascade chunk by chunk,
-    the eps sweep when the preset declares one, the eps = 0 check, and the twelve sanity flags.
+    Steps: the input-contract and state-leak check (:meth:`bench.adapter.SNNAdapter.check_contract`), per-model
+    tuning of rule parameters (``tune`` entries), the preset's cascade chunk by chunk, the eps sweep when the
+    preset declares one, the eps = 0 check, and the twelve sanity flags. ``build(device, seed)``, when given,
+    returns the model's adapter instead of loading the card's checkpoint (an in-memory model, :mod:`bench.api`).
     """
     cfg = load_config()
     if isinstance(model, ModelCard):
@@ -514,7 +517,11 @@ def evaluate(
         return existing, out, True
 
     t_start = time.time()
-    adapter = load_model(card, dev, seed=seed)
+    adapter = build(dev, seed) if build is not None else load_model(card, dev, seed=seed)
+    try:  # before any attack: a wrong contract or a state leak would be misread as robustness or noise
+        adapter.check_contract(ds.test.x[:16].to(dev))
+    except BenchError as e:
+        raise BenchError(f"model '{card.id}': {e}") from None
     stochastic = adapter.detect_stochastic(test.x[: min(16, n)].to(dev))
     context = {"model_id": card.id, "dataset": card.dataset}
 
@@ -579,7 +586,7 @@ def evaluate(
     raised = [
         F.eps_ball_violation(merged.violations, merged.max_linf, eps),
         F.eps0_mismatch(eps0),
-        F.clean_vs_claim(summary["clean_acc"], float(card.claimed_clean_acc), n == len(ds.test)),
+        F.clean_vs_claim(summary["clean_acc"], None if card.claimed_clean_acc is None else float(card.claimed_clean_acc), n == len(ds.test)),
         F.probability_outputs(probe_logits),
         F.stochastic_without_eot(stochastic, eot),
         F.state_leak(adapter, probe[:8], probe[8:16] if len(probe) >= 16 else probe[:8].flip(0)),

@@ -1,10 +1,20 @@
-"""Provenance recorded with every result: versions, git commit, device, seed, timing."""
+"""Provenance recorded with every result: versions, git commit, device, seed, timing.
+
+The git commit names the *code* that ran, taken once at the start of a run: the first call of
+:func:`git_commit` in a process (``snnbench`` takes it before the command starts) reads ``git rev-parse HEAD``
+and whether tracked files differ, excluding what runs write (``reports/`` and the configured results and
+reports folders), and stores it in ``$SNNBENCH_GIT_COMMIT``, which worker processes inherit. So a clean
+clone's main job records a clean commit for every result, although its own result writes change tracked
+files under ``reports/`` between one result and the next.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,21 +22,53 @@ import torch
 from bench import __version__
 from bench.config import PROJECT_ROOT
 
+#: the run's commit snapshot, shared with worker processes
+COMMIT_ENV = "SNNBENCH_GIT_COMMIT"
+#: folders (relative to the checkout) whose changes are run outputs, not code
+GENERATED = ("reports",)
 
-def git_commit() -> str:
-    """HEAD's commit hash, with ``-dirty`` when tracked files differ; ``unknown`` outside a checkout."""
+
+def _generated_paths(root: Path) -> list[str]:
+    """``GENERATED`` plus the configured results and reports folders, where they lie inside ``root``."""
+    from bench.config import reports_dir, results_dir
+
+    out = list(GENERATED)
+    for d in (results_dir(), reports_dir()):
+        try:
+            rel = Path(d).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:  # outside the checkout: never part of git status
+            continue
+        if rel not in (".", "") and rel not in out:
+            out.append(rel)
+    return out
+
+
+def read_git_commit(root: Path = PROJECT_ROOT) -> str:
+    """HEAD's commit hash, with ``-dirty`` when tracked code differs from it (run outputs such as
+    ``reports/`` excluded); ``unknown`` outside a checkout."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
         ).stdout.strip()
         if not head:
             return "unknown"
+        excluded = [f":(exclude){p}" for p in _generated_paths(root)]
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded],
+            cwd=root, capture_output=True, text=True, timeout=10,
         ).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def git_commit() -> str:
+    """The run's commit snapshot: ``$SNNBENCH_GIT_COMMIT`` when set, else :func:`read_git_commit` now, stored there."""
+    value = os.environ.get(COMMIT_ENV)
+    if not value:
+        value = read_git_commit(PROJECT_ROOT)
+        os.environ[COMMIT_ENV] = value
+    return value
 
 
 def device_name(device: torch.device) -> str:

@@ -14,7 +14,8 @@ Validation, before any attack; the first failure stops with one line (``BenchErr
 2. ``checkpoint``: the file exists, its sha256 and size match the card;
 3. ``architecture``: the architecture builds (custom code only with ``--trust-code``);
 4. ``weights``: the weights load (weights-only) into it, missing/unexpected keys listed;
-5. ``output``: logits ``[N, num_classes]``, all finite;
+5. ``output``: the input contract fits (``io_contract``, declared or detected: :meth:`bench.adapter.SNNAdapter.check_contract`),
+   logits ``[N, num_classes]``, all finite;
 6. ``state``: no state leak (the same input, before and after another one, every random stream reseeded,
    gives the same logits);
 7. ``stochastic``: a stochastic forward is detected and recorded (not a failure: the engine uses EOT);
@@ -214,8 +215,9 @@ def validate_submission(
     if ds.num_classes != k:
         raise _refuse("schema", f"num_classes = {k} but data set '{card.dataset}' has {ds.num_classes} classes")
 
-    # 5. output: logits of the right shape, finite
+    # 5. output: the input contract (time-major or image, bench/adapter.py), logits of the right shape, finite
     probe = ds.test.x[:32].to(dev)
+    contract = _step("output", lambda: adapter.check_contract(probe, leak=False))
     with torch.no_grad():
         logits = _step("output", lambda: adapter(probe))
     if tuple(logits.shape) != (len(probe), k):
@@ -230,7 +232,7 @@ def validate_submission(
     prob = F.probability_outputs(logits.cpu())
     if prob:
         warnings.append(prob.message)
-    say(f"ok   output: logits [N, {k}], finite")
+    say(f"ok   output: logits [N, {k}], finite ({contract} input contract)")
 
     # 6. no state leak
     leak = _step("state", lambda: F.state_leak(adapter, probe[:8], probe[8:16]))

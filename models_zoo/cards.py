@@ -1,6 +1,10 @@
 """Model cards: one TOML per zoo entry, validated by a schema; the single source of truth for a model.
 
-A card says what the model is (family, paper, architecture, neuron, training surrogate, T, encoder),
+A card says what the model is (family, paper, architecture, neuron, training surrogate, T, encoder,
+and optionally ``io_contract``: ``"time-major"`` when the network maps ``[T, N, C, H, W]`` to ``[T, N, K]`` and
+the adapter encodes the image over T steps, ``"image"`` when it maps ``[N, C, H, W]`` to ``[N, K]`` and owns
+its time loop and encoding, like spikingjelly's tutorial models; absent: detected and checked, see
+:mod:`bench.adapter`),
 where its weights are (checkpoint path relative to the card, sha256, size) and what it claims (clean
 accuracy in percent on the data set's test split). Numbers are numbers; every card has the same keys.
 """
@@ -36,6 +40,7 @@ _TOP_LEVEL: dict[str, tuple[tuple[type, ...], bool]] = {
     "time_steps": ((int,), True),
     "encoder": ((str,), True),
     "step_mode": ((str,), False),
+    "io_contract": ((str,), False),
     "claimed_clean_acc": ((int, float), True),
     "neuron": ((dict,), True),
     "training_surrogate": ((dict,), True),
@@ -165,6 +170,11 @@ def validate_card_data(data: dict[str, Any], where: str = "card") -> None:
         raise BenchError(f"{where}: encoder must be 'direct' or 'poisson', got '{data['encoder']}'")
     if data.get("step_mode", "m") not in ("m", "s"):
         raise BenchError(f"{where}: step_mode must be 'm' or 's'")
+    if data.get("io_contract", "time-major") not in ("time-major", "image"):
+        raise BenchError(
+            f"{where}: io_contract must be 'time-major' (forward maps [T, N, C, H, W] to [T, N, K]) or 'image' "
+            f"(forward maps [N, C, H, W] to [N, K] and owns its time loop), got {data['io_contract']!r}"
+        )
     if not 0.0 <= float(data["claimed_clean_acc"]) <= 100.0:
         raise BenchError(f"{where}: claimed_clean_acc is a percentage in [0, 100], got {data['claimed_clean_acc']}")
     vr = data["neuron"]["v_reset"]

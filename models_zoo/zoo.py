@@ -95,6 +95,7 @@ def wrap(net: nn.Module, card: ModelCard, seed: int = 0) -> SNNAdapter:
         own_rule=card_rule(card),
         step_mode=card.data.get("step_mode", "m"),
         seed=seed,
+        io_contract=card.data.get("io_contract"),
     )
 
 
