@@ -16,7 +16,8 @@ eps-ball and the box; the algorithms also project onto both after every step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -52,6 +53,9 @@ class Attack:
 
     rule: Any = "own"
     eot_draws: int = 1
+    #: BPDA (Athalye et al. 2018, Sec. 4.1): bypass gradient-blocking parts of the forward in the backward
+    #: (:mod:`attacks.bpda`); the forward, and so every score, is unchanged
+    bpda: bool = False
     stats: AttackStats = field(default_factory=AttackStats)
 
     name: str = "attack"
@@ -69,7 +73,7 @@ class Attack:
             self.info: dict[str, Any] = {}
         if not hasattr(self, "context"):
             self.context: dict[str, Any] = {}
-        with model.backward_rule(self.rule) as rule:
+        with model.backward_rule(self.rule) as rule, _maybe_bpda(self, model, x):
             self._active_rule = rule
             try:
                 return self._perturb(model, x, y, float(eps), generator).detach()
@@ -83,7 +87,7 @@ class Attack:
     def loss_and_grad(
         self, model: SNNAdapter, x_adv: torch.Tensor, y: torch.Tensor, loss: str = "ce"
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits of the first draw [N, K], input gradient of the summed loss, averaged over EOT draws).
+        """(logits averaged over the EOT draws [N, K], input gradient of the summed loss, averaged likewise).
 
         ``loss``: ``ce`` (cross-entropy), ``margin`` (``max_{i!=y} z_i - z_y``) or ``dlr`` (Croce & Hein's
         difference of logits ratio); every loss increases as the point moves towards misclassification.
@@ -98,10 +102,15 @@ class Attack:
                 rule.frozen = d > 0
             xa = x_adv.detach().requires_grad_(True)
             logits = model(xa)
-            (g,) = torch.autograd.grad(loss_values(logits, y, loss).sum(), xa)
-            grad += g
-            if first_logits is None:
-                first_logits = logits.detach()
+            total = loss_values(logits, y, loss).sum()
+            if total.requires_grad:  # a forward that detaches its input gives no graph: a zero gradient
+                (g,) = torch.autograd.grad(total, xa, allow_unused=True)
+                if g is not None:
+                    grad += g
+            # EOT: the logits averaged over the draws (one draw for a deterministic model)
+            first_logits = logits.detach() if first_logits is None else first_logits + logits.detach()
+        if draws > 1:
+            first_logits = first_logits / draws
         if rule is not None and hasattr(rule, "frozen"):
             rule.frozen = False
         self.stats.forwards += draws * x_adv.shape[0]
@@ -117,6 +126,17 @@ class Attack:
         d = {k: v for k, v in vars(self).items() if k not in ("stats", "context", "info") and not k.startswith("_")}
         d["rule"] = self.rule if isinstance(self.rule, str) else getattr(self.rule, "spec", lambda: str(self.rule))()
         return d
+
+
+@contextmanager
+def _maybe_bpda(attack: Attack, model: SNNAdapter, x: torch.Tensor) -> Iterator[None]:
+    if not attack.bpda or len(x) == 0:
+        yield
+        return
+    from attacks.bpda import bpda
+
+    with bpda(model, x, attack.info):
+        yield
 
 
 def loss_values(logits: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> torch.Tensor:
@@ -175,6 +195,11 @@ class PGD(Attack):
         # run on the points still standing. Each point's trajectory is unchanged when the rule is
         # per-sample; rules with batch statistics or per-batch state keep the whole batch.
         early_stop = self.early_stop and rule.batch_independent and not rule.stateful
+        # Randomised model: no stop on a noisy misclassification; the iterate with the highest EOT-averaged
+        # margin loss is kept (AutoAttack's 'rand' advice; the engine commits one example per point)
+        stochastic = bool(getattr(model, "is_stochastic", False))
+        if stochastic:
+            return self._perturb_eot(model, x, y, eps, generator)
         best = x.clone()
         found = torch.zeros(len(y), dtype=torch.bool, device=x.device)
         for r in range(self.restarts):
@@ -214,12 +239,39 @@ class PGD(Attack):
         return best
 
 
+    def _perturb_eot(self, model, x, y, eps, generator):
+        """PGD on a randomised model: every step on the EOT-averaged gradient, no early stop, and per point
+        the iterate with the highest EOT-averaged margin loss ``max_{i!=y} z_i - z_y`` over every step and
+        restart is returned (a single noisy misclassification decides nothing)."""
+        step = self.step_size_ratio * eps
+        best = x.clone()
+        best_margin = torch.full((len(y),), float("-inf"), device=x.device)
+        view = (-1, *[1] * (x.dim() - 1))
+        for _ in range(self.restarts):
+            if self.random_start:
+                noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device)
+                x_adv = project(x + (2 * noise - 1) * eps, x, eps)
+            else:
+                x_adv = x.clone()
+            for i in range(self.steps + 1):
+                logits, grad = self.loss_and_grad(model, x_adv, y)
+                margin = loss_values(logits, y, "margin")
+                better = margin > best_margin
+                best = torch.where(better.view(view), x_adv, best)
+                best_margin = torch.where(better, margin, best_margin)
+                if i < self.steps:
+                    x_adv = project(x_adv + step * grad.sign(), x, eps)
+        self.info["eot_selection"] = "highest EOT-averaged margin, no early stop"
+        return best
+
+
 ATTACKS: dict[str, Callable[..., Attack]] = {"fgsm": FGSM, "pgd": PGD}
 
 #: keys of a preset entry that belong to the engine, not to the attack's constructor:
 #: ``on`` / ``unbroken_by`` (which points), ``subset_every`` (every k-th point of a chunk), ``family``
 #: (reporting group), ``tune`` (per-model tuning of a rule parameter, :mod:`attacks.tuning`)
-ENGINE_KEYS = {"name", "attack", "on", "description", "unbroken_by", "subset_every", "family", "tune"}
+#: ``when`` / ``masked_share`` (run only in a chunk whose own-SG gradients are dead: :mod:`bench.masking`)
+ENGINE_KEYS = {"name", "attack", "on", "description", "unbroken_by", "subset_every", "family", "tune", "when", "masked_share"}
 
 
 def register_attack(name: str) -> Callable[[type[Attack]], type[Attack]]:

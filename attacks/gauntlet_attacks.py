@@ -51,7 +51,10 @@ class RuleModel(nn.Module):
             out = self.adapter(x)
             for _ in range(self.draws - 1):
                 out = out + self.adapter(x)
-        return out / self.draws if self.draws > 1 else out
+        out = out / self.draws if self.draws > 1 else out
+        if not self.no_grad and x.requires_grad and not out.requires_grad:
+            out = out + 0.0 * x.sum()  # a forward that detaches its input: a zero gradient, not a crash
+        return out
 
     def _num_classes(self, x: torch.Tensor) -> int:
         if not hasattr(self, "_k"):

@@ -106,6 +106,10 @@ def resolve_preset(name: str, cfg: dict[str, Any] | None = None) -> dict[str, An
         attacks.append({**ATTACK_DEFAULTS, **a})
     if not attacks:
         raise BenchError(f"preset '{name}' lists no attacks")
+    from bench.masking import fallback_attacks  # gradient-masking fallback (BPDA, Square): bench/masking.py
+
+    fallback, fallback_cfg = fallback_attacks(name, raw, ATTACK_DEFAULTS, seen)
+    attacks += fallback
     own = raw.get("own_sg_attack")
     if own is not None:
         match = [a for a in attacks if a["name"] == own]
@@ -120,6 +124,8 @@ def resolve_preset(name: str, cfg: dict[str, Any] | None = None) -> dict[str, An
         "own_sg_attack": own,
         "attacks": attacks,
     }
+    if fallback_cfg:
+        resolved["masking_fallback"] = fallback_cfg
     if "batch_size" in raw:  # a preset may fix its attack batch (PDSG and ASSG depend on it); then it is hashed
         b = raw["batch_size"]
         if not isinstance(b, int) or isinstance(b, bool) or b < 1:

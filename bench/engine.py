@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from attacks.algorithms import make_attack
+from attacks.algorithms import attack_category, make_attack
 from bench.adapter import SNNAdapter
 from bench.errors import BenchError
+from bench.masking import chunk_masked, gradient_alive
+from bench.stochastic import FRESH_OFFSET, commit, score_margin
 
 BALL_TOL = 1e-6
 NOT_RUN, SURVIVED, BROKE = -1, 0, 1
@@ -96,6 +98,12 @@ class ChunkOutcome:
     clean_mask: np.ndarray | None = None
     attack_masks: dict[str, np.ndarray] = field(default_factory=dict)  # all ones where the attack did not run
     info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per white-box attack run on survivors: True where it broke the point through a non-zero gradient
+    alive: dict[str, np.ndarray] = field(default_factory=dict)
+    #: stochastic model: pass bitmask of the ONE committed example per point over fresh passes (0 for a point
+    #: misclassified in every clean pass): the robust accuracy (:mod:`bench.stochastic`); None if deterministic
+    committed_mask: np.ndarray | None = None
+    committed_by: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.clean_mask is None:
@@ -117,6 +125,8 @@ class ChunkOutcome:
 
     @property
     def robust_mask(self) -> np.ndarray:
+        if self.committed_mask is not None:
+            return self.committed_mask
         return self.mask_of(self.attack_masks)
 
 
@@ -240,8 +250,22 @@ def run_chunk(
         stats: dict[str, dict[str, int]] = {}
         max_linf: dict[str, float] = {}
         info: dict[str, dict[str, Any]] = {}
+        alive: dict[str, np.ndarray] = {}
+        candidates: dict[str, tuple[np.ndarray, np.ndarray, torch.Tensor]] = {}
+        clean_margin = score_margin(model, x.to(dev), y, batch_size, passes, pass_seed)[1] if passes > 1 else None
         for ai, spec in enumerate(attacks):
             t0 = time.perf_counter()
+            if spec.get("when") == "masked" and not chunk_masked(spec, attacks[:ai], stats):
+                # gradient-masking fallback (bench/masking.py): this chunk's own-SG gradients were alive
+                per_attack[spec["name"]] = np.full(n, NOT_RUN, dtype=np.int8)
+                masks[spec["name"]] = np.full(n, full, dtype=np.int64)
+                broken_all[spec["name"]] = np.zeros(n, dtype=bool)
+                violations[spec["name"]], max_linf[spec["name"]] = 0, 0.0
+                stats[spec["name"]] = {"ms": 0, "attacked": 0, "skipped_gradients_alive": 1}
+                info[spec["name"]] = {}
+                if on_attack_done is not None:
+                    on_attack_done(spec["name"])
+                continue
             attack = make_attack(spec, context)
             if model.is_stochastic:
                 attack.eot_draws = max(attack.eot_draws, eot_draws)
@@ -268,11 +292,21 @@ def run_chunk(
                 if passes == 1:
                     m, _ = score(model, x_att[torch.as_tensor(targets)].to(dev), y[torch.as_tensor(targets)], batch_size, 1, pass_seed)
                 else:  # the whole chunk, same layout as the clean pass: same draws per point
-                    m = score(model, x_att.to(dev), y, batch_size, passes, pass_seed)[0][targets]
+                    m_all, margin, _ = score_margin(model, x_att.to(dev), y, batch_size, passes, pass_seed)
+                    m = m_all[targets]
+                    usable = np.zeros(n, dtype=bool)
+                    usable[targets] = inside_all[targets]
+                    candidates[name] = (margin, usable, x_att)
                 # an example outside the ball or the box never counts as a success
                 m = np.where(inside_all[targets], m, full)
                 amask[targets] = m
                 status[targets] = np.where(m == full, SURVIVED, BROKE)
+            if spec.get("on") != "all" and attack_category(spec["attack"]) == "whitebox" and (status == BROKE).any():
+                hit = np.flatnonzero(status == BROKE)
+                ok = np.zeros(n, dtype=bool)
+                ih = torch.as_tensor(hit)
+                ok[hit] = gradient_alive(model, x[ih].to(dev), x_att[ih].to(dev), y[ih].to(dev), spec.get("rule", "own"), batch_size)
+                alive[name] = ok
             broke_now = (status == BROKE) & (robust_mask != 0)
             robust_mask &= amask
             newly = broke_now & (robust_mask == 0) & (broken_by == "")
@@ -288,10 +322,21 @@ def run_chunk(
             info[name] = {k: v for k, v in getattr(attack, "info", {}).items()}
             if on_attack_done is not None:
                 on_attack_done(name)
+        committed_mask = committed_by = None
+        if passes > 1:  # one committed example per point, scored over fresh passes (bench/stochastic.py)
+            committed_by = commit(clean_margin, {k: (v[0], v[1]) for k, v in candidates.items()})
+            x_commit = x.clone()
+            for k, (_, _, xa) in candidates.items():
+                sel = torch.as_tensor(np.flatnonzero(committed_by == k))
+                if len(sel):
+                    x_commit[sel] = xa[sel]
+            fresh = score(model, x_commit.to(dev), y, batch_size, passes, pass_seed + FRESH_OFFSET)[0]
+            # a point misclassified in every clean pass counts as broken; otherwise the fresh passes decide
+            committed_mask = np.where(clean_mask != 0, fresh, 0).astype(np.int64)
     return ChunkOutcome(
         clean_pred=clean_pred.numpy(),
         clean_correct=clean_any,
-        robust=robust_mask != 0,
+        robust=(committed_mask if committed_mask is not None else robust_mask) != 0,
         broken_by=broken_by,
         per_attack=per_attack,
         violations=violations,
@@ -302,4 +347,7 @@ def run_chunk(
         clean_mask=clean_mask,
         attack_masks=masks,
         info=info,
+        alive=alive,
+        committed_mask=committed_mask,
+        committed_by=committed_by,
     )

@@ -41,6 +41,8 @@ from bench.engine import (
 )
 from bench.errors import BenchError
 from bench.io import atomic_write_json
+from bench.masking import own_gradient_attacks, reliability
+from bench.stochastic import pass_accuracies, spread_tolerance
 from bench.provenance import provenance
 from models_zoo.cards import ModelCard
 from models_zoo.zoo import load_model
@@ -147,6 +149,9 @@ def _chunk_to_json(o: ChunkOutcome, seconds: float) -> dict[str, Any]:
         "clean_mask": o.clean_mask.astype(int).tolist(),
         "attack_masks": {k: v.astype(int).tolist() for k, v in o.attack_masks.items()},
         "info": o.info,
+        "alive": {k: v.astype(int).tolist() for k, v in o.alive.items()},
+        "committed_mask": None if o.committed_mask is None else o.committed_mask.astype(int).tolist(),
+        "committed_by": None if o.committed_by is None else [str(b) for b in o.committed_by],
         "seconds": seconds,
     }
 
@@ -167,6 +172,9 @@ def _chunk_from_json(d: dict[str, Any]) -> tuple[ChunkOutcome, float]:
             clean_mask=np.asarray(d["clean_mask"], dtype=np.int64) if "clean_mask" in d else None,
             attack_masks={k: np.asarray(v, dtype=np.int64) for k, v in d.get("attack_masks", {}).items()},
             info=d.get("info", {}),
+            alive={k: np.asarray(v, dtype=bool) for k, v in d.get("alive", {}).items()},
+            committed_mask=None if d.get("committed_mask") is None else np.asarray(d["committed_mask"], dtype=np.int64),
+            committed_by=None if d.get("committed_by") is None else np.asarray(d["committed_by"], dtype=object),
         ),
         float(d["seconds"]),
     )
@@ -208,6 +216,10 @@ def _merge(chunks: list[ChunkOutcome], names: list[str]) -> ChunkOutcome:
         clean_mask=np.concatenate([c.clean_mask for c in chunks]),
         attack_masks={n: np.concatenate([c.attack_masks[n] for c in chunks]) for n in names},
         info={n: _merge_info(chunks, n) for n in names},
+        alive={n: np.concatenate([c.alive.get(n, np.zeros(len(c.clean_pred), dtype=bool)) for c in chunks])
+               for n in names if any(n in c.alive for c in chunks)},
+        committed_mask=None if any(c.committed_mask is None for c in chunks) else np.concatenate([c.committed_mask for c in chunks]),
+        committed_by=None if any(c.committed_by is None for c in chunks) else np.concatenate([c.committed_by for c in chunks]),
     )
 
 
@@ -294,6 +306,10 @@ def summarise(o: ChunkOutcome, preset: dict[str, Any]) -> dict[str, Any]:
     if R > 1:
         out["clean_acc_worst_pass"] = clean_worst
         out["robust_acc_worst_pass"] = robust_worst
+        out["clean_acc_per_pass"] = [round(a, 4) for a in pass_accuracies(o.clean_mask, R)]
+        if o.committed_by is not None:  # one committed example per point (bench/stochastic.py)
+            out["robust_scoring"] = "committed example per point (lowest EOT margin), fresh passes"
+            out["committed_by_counts"] = {str(k): int(v) for k, v in pd.Series(o.committed_by).replace("", "clean").value_counts().sort_index().items()}
     return out
 
 
@@ -311,6 +327,8 @@ def points_frame(o: ChunkOutcome, indices: np.ndarray, labels: np.ndarray) -> pd
     if o.passes > 1:
         df["clean_passes_correct"] = popcount(o.clean_mask)
         df["robust_passes"] = popcount(o.robust_mask)
+        if o.committed_by is not None:
+            df["committed_by"] = o.committed_by.astype(str)
     for name, status in o.per_attack.items():
         df[f"attack:{name}"] = status.astype(int)
     return df
@@ -422,13 +440,22 @@ def _eps0_check(adapter, specs, test, batch_size, seed, context) -> dict[str, An
     """Sanity flag 2's numbers: every attack at eps = 0 on a probe of the first points."""
     k = min(EPS0_POINTS, len(test.y))
     o = run_chunk(adapter, test.x[:k], test.y[:k], 0.0, specs, batch_size, seed, 20_000, context=context)
-    changed = {name: int((st == BROKE).sum()) for name, st in o.per_attack.items() if (st == BROKE).any()}
-    return {
+    # a point's outcome changed when some pass it was correct in (clean) is lost against the attack's
+    # example: with common random numbers an eps = 0 example reproduces the clean passes exactly
+    changed = {}
+    for name, st in o.per_attack.items():
+        lost = (st != NOT_RUN) & ((o.attack_masks[name] & o.clean_mask) != o.clean_mask)
+        if lost.any():
+            changed[name] = int(lost.sum())
+    out = {
         "points": k,
         "clean_acc": mask_accuracy(o.clean_mask, o.passes)[0],
         "robust_acc": mask_accuracy(o.robust_mask, o.passes)[0],
         "changed_by": changed,
     }
+    if o.passes > 1:  # the committed examples are scored on fresh passes: compare means within their spread
+        out["tolerance"] = round(spread_tolerance(pass_accuracies(o.clean_mask, o.passes), pass_accuracies(o.robust_mask, o.passes)), 4)
+    return out
 
 
 def evaluate(
@@ -581,12 +608,12 @@ def evaluate(
     _, probe_logits = predict(adapter, probe, batch_size)
     kinds = {a["name"]: a["attack"] for a in resolved["attacks"]}
     standalone = {k: v["robust_acc"] for k, v in summary["per_attack"].items() if v["robust_acc"] is not None}
-    own_attacks = [a["name"] for a in resolved["attacks"] if a["rule"] == "own"]
+    own_attacks = own_gradient_attacks(resolved["attacks"])  # the evaluated model's own SG only (flag 7)
     eot = {a["name"]: (max(int(a.get("eot_draws", 1)), 10) if stochastic else int(a.get("eot_draws", 1))) for a in resolved["attacks"]}
     raised = [
         F.eps_ball_violation(merged.violations, merged.max_linf, eps),
         F.eps0_mismatch(eps0),
-        F.clean_vs_claim(summary["clean_acc"], None if card.claimed_clean_acc is None else float(card.claimed_clean_acc), n == len(ds.test)),
+        F.clean_vs_claim(summary["clean_acc"], None if card.claimed_clean_acc is None else float(card.claimed_clean_acc), n == len(ds.test), summary.get("clean_acc_per_pass")),
         F.probability_outputs(probe_logits),
         F.stochastic_without_eot(stochastic, eot),
         F.state_leak(adapter, probe[:8], probe[8:16] if len(probe) >= 16 else probe[:8].flip(0)),
@@ -594,10 +621,13 @@ def evaluate(
         F.single_step_beats_iterative(standalone, kinds),
         F.blackbox_beats_whitebox(merged, resolved),
         F.eps_monotonicity(sweep, eps, summary["robust_acc"]),
-        F.sg_sensitivity(merged, resolved, {a["name"]: prior_attacks(resolved, i) for i, a in enumerate(resolved["attacks"])}),
+        F.sg_sensitivity(merged, resolved),
         F.noise_as_strong(merged, resolved),
     ]
     flags = [f.to_dict() for f in raised if f is not None]
+    robust_count = int(round(summary["robust_acc"] * n / 100))
+    reliable = reliability(resolved["attacks"], merged.stats, {k: v.get("attacked", 0) for k, v in merged.stats.items()},
+                           resolved.get("masking_fallback"), {a["name"]: robust_count for a in resolved["attacks"]})
 
     from bench.store import points_csv_bytes, sha256_bytes
 
@@ -621,6 +651,7 @@ def evaluate(
         "eps_sweep": sweep,
         "eps0_check": eps0,
         "flags": flags,
+        "reliability": reliable,
         "points_file": points_file.name,
         "points_sha256": sha256_bytes(points_bytes),  # the CSV is written first, this JSON last; readers check the pair
         # wall_seconds: this process; total_seconds adds what earlier processes (an interrupted run, or the

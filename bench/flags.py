@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from bench.adapter import SNNAdapter
@@ -43,15 +44,27 @@ def eps_ball_violation(violations: dict[str, int], max_linf: dict[str, float], e
                 {"violations": bad, "max_linf": max_linf, "eps": eps})
 
 
-def clean_vs_claim(clean_acc: float, claimed: float | None, full_test_set: bool) -> Flag | None:
-    """Flag 3: measured clean accuracy differs from the card's claim by more than 0.5 points."""
+def claim_tolerance(per_pass: list[float] | None) -> float:
+    """Flag 3's tolerance: 0.5 points, plus, for a stochastic model, twice the per-pass standard deviation
+    of the clean accuracy (the claim is itself one random pass; the measurement is the mean over passes)."""
+    import numpy as np
+
+    if not per_pass or len(per_pass) < 2:
+        return CLAIM_TOL
+    return CLAIM_TOL + 2.0 * float(np.std(per_pass, ddof=1))
+
+
+def clean_vs_claim(clean_acc: float, claimed: float | None, full_test_set: bool, per_pass: list[float] | None = None) -> Flag | None:
+    """Flag 3: measured clean accuracy (the mean over passes for a stochastic model) differs from the card's
+    claim by more than :func:`claim_tolerance`."""
     if claimed is None or not full_test_set:
         return None
     gap = clean_acc - claimed
-    if abs(gap) <= CLAIM_TOL:
+    tol = claim_tolerance(per_pass)
+    if abs(gap) <= tol:
         return None
-    return Flag(3, "clean_vs_claim", f"clean accuracy {clean_acc:.2f} differs from the claimed {claimed:.2f} by {gap:+.2f} points",
-                {"clean_acc": clean_acc, "claimed_clean_acc": claimed})
+    return Flag(3, "clean_vs_claim", f"clean accuracy {clean_acc:.2f} differs from the claimed {claimed:.2f} by {gap:+.2f} points "
+                f"(tolerance {tol:.2f})", {"clean_acc": clean_acc, "claimed_clean_acc": claimed, "tolerance": round(tol, 4)})
 
 
 def probability_outputs(logits: torch.Tensor) -> Flag | None:
@@ -100,7 +113,9 @@ def state_leak(model: SNNAdapter, x: torch.Tensor, other: torch.Tensor) -> Flag 
 
 
 def zero_gradients(stats: dict[str, dict[str, int]], own_attacks: list[str]) -> Flag | None:
-    """Flag 7: zero or NaN input gradients under the model's own SG for many points."""
+    """Flag 7: zero or NaN input gradients under the model's own SG for many points. ``own_attacks`` are the
+    white-box attacks on the evaluated model's own SG (:func:`bench.masking.own_gradient_attacks`: no
+    transfer source's, no BPDA's gradients)."""
     pts = sum(stats[a]["gradient_points"] for a in own_attacks if a in stats)
     bad = sum(stats[a]["zero_grad"] + stats[a]["nonfinite_grad"] for a in own_attacks if a in stats)
     if pts == 0 or bad / pts <= ZERO_GRAD_SHARE:
@@ -148,7 +163,13 @@ def _acc(o: Any, names: list[str]) -> float:
 
 def eps0_mismatch(check: dict[str, Any] | None) -> Flag | None:
     """Flag 2: running every attack at eps = 0 (on a probe of points) does not reproduce clean accuracy."""
-    if not check or (not check["changed_by"] and check["robust_acc"] == check["clean_acc"]):
+    if not check:
+        return None
+    tol = float(check.get("tolerance", 0.0))  # stochastic model: the spread of the per-pass means
+    if "tolerance" in check:
+        if abs(check["robust_acc"] - check["clean_acc"]) <= tol:
+            return None
+    elif not check["changed_by"] and check["robust_acc"] == check["clean_acc"]:
         return None
     return Flag(2, "eps0_mismatch", f"at eps = 0 the attacks changed the outcome of {sum(check['changed_by'].values())} "
                 f"probe point(s): accuracy {check['robust_acc']:.2f} vs clean {check['clean_acc']:.2f}", dict(check))
@@ -201,38 +222,86 @@ def eps_monotonicity(sweep: dict[str, Any] | None, eps: float, robust_acc: float
                 {"robust_acc_by_eps": dict(sweep["robust_acc"]), "majority_class_pct": chance, "points": sweep["points"]})
 
 
-def sg_sensitivity(o: Any, preset: dict[str, Any], given: dict[str, list[str]]) -> Flag | None:
-    """Flag 11: the best attacker backward rule beats the model's training SG by more than 2 points.
+#: flag 11: significance level of the paired exact McNemar test, Bonferroni-corrected over the rules compared
+SG_ALPHA = 0.05
+#: keys that must agree for an own-SG attack to be a rule attack's twin (same algorithm and budget)
+TWIN_KEYS = ("attack", "steps", "restarts", "step_size_ratio", "loss", "queries", "targets")
 
-    For every white-box attack with a rule other than ``own`` that ran on the survivors of own-SG attacks
-    only (``unbroken_by`` a set of own-SG attacks, or ``on = all``), the gain is
-    ``acc(own-SG attacks) - acc(own-SG attacks + this attack)``: the accuracy it removes that the model's own
-    surrogate could not. Attacks in a mixed cascade are skipped (their gain cannot be attributed).
+
+def _prior(specs: list[dict[str, Any]], i: int) -> set[str]:
+    """The attacks whose breaks removed points from attack ``i``'s targets (its cascade base)."""
+    a = specs[i]
+    if a.get("unbroken_by"):
+        return set(a["unbroken_by"])
+    if a.get("on") == "all":
+        return set()
+    return {b["name"] for b in specs[:i]}
+
+
+def own_sg_twin(spec: dict[str, Any], specs: list[dict[str, Any]]) -> str | None:
+    """The own-SG attack with the same algorithm and budget as ``spec`` (:data:`TWIN_KEYS`) whose targets
+    were chosen independently of it: neither attack's breaks removed points from the other's targets (an
+    own-SG attack that chose ``spec``'s survivors would count zero breaks on them by construction)."""
+    idx = {a["name"]: i for i, a in enumerate(specs)}
+    me = idx[spec["name"]]
+    for i, a in enumerate(specs):
+        if a is spec or a.get("rule", "own") != "own" or a.get("bpda") or a.get("when"):
+            continue
+        if spec["name"] in _prior(specs, i) or a["name"] in _prior(specs, me):
+            continue
+        if all(a.get(k) == spec.get(k) for k in TWIN_KEYS):
+            return a["name"]
+    return None
+
+
+def sg_sensitivity(o: Any, preset: dict[str, Any]) -> Flag | None:
+    """Flag 11: an attacker backward rule beats the model's own SG at the same algorithm and budget.
+
+    Like with like: each white-box attack with a rule other than ``own`` is paired with its own-SG twin
+    (:func:`own_sg_twin`: same algorithm, steps, restarts, step size) on the points both ran on. A point
+    counts as broken by an attack only when it was broken through a non-zero gradient
+    (``ChunkOutcome.alive``: the input gradient under the attack's rule was non-zero at the clean point or
+    at the example), so points that fell to the random start with every gradient zero count for nobody.
+    The flag fires when ``gain = (rule-only breaks - twin-only breaks) / n_points > 2`` points **and** the
+    paired exact McNemar test (:func:`bench.compare.mcnemar_exact`) gives ``p < 0.05 / (rules compared)``.
+    Rules without a twin in the preset are not compared.
     """
-    specs = {a["name"]: a for a in preset["attacks"]}
-    own = {n for n, a in specs.items() if a["rule"] == "own" and _category(a["attack"]) == "whitebox"}
-    gains: dict[str, float] = {}
-    base_acc: dict[str, float] = {}
-    for n, a in specs.items():
-        if a["rule"] == "own" or _category(a["attack"]) != "whitebox":
+    from bench.compare import mcnemar_exact
+    from bench.engine import BROKE, NOT_RUN
+
+    specs = preset["attacks"]
+    n = len(o.robust)
+    pairs = []
+    for a in specs:
+        if a.get("rule", "own") == "own" or a.get("bpda") or _category(a["attack"]) != "whitebox" or a["name"] not in o.per_attack:
             continue
-        prior = given.get(n, [])
-        if any(p not in own for p in prior):
-            continue
-        ref = [p for p in prior] if prior else sorted(own)
-        if not ref:
-            continue
-        b = _acc(o, ref)
-        gains[n] = round(b - _acc(o, ref + [n]), 4)
-        base_acc[n] = b
-    if not gains:
+        twin = own_sg_twin(a, specs)
+        if twin is not None and twin in o.per_attack:
+            pairs.append((a, twin))
+    if not pairs or n == 0:
         return None
-    best = max(gains, key=gains.get)
-    if gains[best] <= SG_TOL:
+    alpha = SG_ALPHA / len(pairs)
+    rows: dict[str, dict[str, Any]] = {}
+    for a, twin in pairs:
+        sr, st = o.per_attack[a["name"]], o.per_attack[twin]
+        both = (sr != NOT_RUN) & (st != NOT_RUN)
+        if not both.any():
+            continue
+        zeros = np.zeros(n, dtype=bool)
+        r_broke = (sr == BROKE) & o.alive.get(a["name"], zeros)
+        t_broke = (st == BROKE) & o.alive.get(twin, zeros)
+        rule_only, twin_only, p = mcnemar_exact(~t_broke[both], ~r_broke[both])
+        gain = 100.0 * (rule_only - twin_only) / n
+        rows[a["name"]] = {"twin": twin, "rule": a["rule"], "points": int(both.sum()), "rule_only": rule_only,
+                           "twin_only": twin_only, "gain": round(gain, 4), "p": p}
+    hits = {k: v for k, v in rows.items() if v["gain"] > SG_TOL and v["p"] < alpha}
+    if not hits:
         return None
-    return Flag(11, "sg_sensitivity", f"{best} (rule {specs[best]['rule']}) breaks {gains[best]:.2f} points beyond the own-SG "
-                f"attacks ({base_acc[best]:.2f}): a fixed-surrogate evaluation overestimates robustness",
-                {"best_attack": best, "best_rule": specs[best]["rule"], "own_sg_acc": base_acc[best], "gain_by_attack": gains})
+    best = max(hits, key=lambda k: hits[k]["gain"])
+    h = hits[best]
+    return Flag(11, "sg_sensitivity", f"{best} (rule {h['rule']}) breaks {h['gain']:.2f} points more than its own-SG twin {h['twin']} "
+                f"on the same {h['points']} points (McNemar p = {h['p']:.2g} < {alpha:.2g}): a fixed-surrogate evaluation "
+                "overestimates robustness", {"best_attack": best, "alpha": alpha, "pairs": rows})
 
 
 def noise_as_strong(o: Any, preset: dict[str, Any]) -> Flag | None:
