@@ -229,7 +229,11 @@ def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], refer
                              f"'{want}' for '{claim.recipe}': make them agree")
         pairs.append((h, b))
     if not pairs:
-        return ClaimAudit(claim, [], [], "no matched baseline: no card names one and claims.toml gives no baseline recipe")
+        if claim.matched_baseline:
+            why = f"no zoo entry of the matched-baseline recipe '{claim.matched_baseline}' with the defense's seed"
+        else:
+            why = "no matched baseline: no card names one and claims.toml gives no baseline recipe"
+        return ClaimAudit(claim, [], [], why)
     models = {m for pr in pairs for m in pr}
     ref_budgets = _budgets(models, stored, reference_preset)
     paper_budgets = _budgets(models, stored, claim.paper_preset)

@@ -291,7 +291,7 @@ def render_readme_block(df: pd.DataFrame) -> str:
     lines = markdown_tables(df, heading="###", doc_link=FLAGS_DOC)
     lines.append("Columns are explained in [reports/leaderboard.md](reports/leaderboard.md), which also ranks every "
                  "budget (eps 0.05, 0.1, 0.2; spike-domain threat models apart); the sortable, filterable page is "
-                 "[reports/index.html](reports/index.html); does each paper's claim hold: [reports/claims.md](reports/claims.md).")
+                 "[reports/index.html](reports/index.html); the claims audit, paper by paper: [reports/claims.md](reports/claims.md).")
     return "\n".join(lines) + "\n"
 
 
