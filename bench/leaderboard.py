@@ -158,7 +158,7 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False,
                 "matched_delta": None if mp is None else round(mp.delta, 4),
                 "matched_base_only": None if mp is None else mp.base_only,
                 "matched_head_only": None if mp is None else mp.head_only,
-                "matched_p": None if mp is None else mp.p_value,
+                "matched_p": None if mp is None else f"{mp.p_value:.4g}",  # text: the CSV's %.4f would print 0.0000
                 "matched_text": "-" if mc is None else mc.markdown(),
                 "omega": _round(summ.get("omega_clean")),
                 "omega_adv": _round(summ.get("omega_adv")),
@@ -174,6 +174,8 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False,
     if not rows:
         return pd.DataFrame(columns=GROUP_KEYS + COLUMNS + ["matched_text", "flag_details"])
     df = pd.DataFrame(rows)
+    for col in ("matched_base_only", "matched_head_only"):  # counts, blank where there is no comparison
+        df[col] = df[col].astype("Int64")
     df = df.sort_values(GROUP_KEYS + ["robust_acc", "clean_acc", "model_id"], ascending=[True] * 6 + [False, False, True])
     df["rank"] = df.groupby(GROUP_KEYS, sort=False).cumcount() + 1
     df = _seed_statistics(df)
