@@ -78,6 +78,9 @@ COLUMNS: list[Column] = [
     ("gap", "own-SG minus worst-case robust accuracy: a masking signal", "num", _numcell("masking_gap")),
     ("95% CI", "Wilson interval of the worst-case robust accuracy", "num",
      lambda r: (f"[{_fmt(r['robust_ci_low'], 1)}, {_fmt(r['robust_ci_high'], 1)}]", _num(r["robust_ci_low"]))),
+    ("Δ vs matched", "worst-case robust accuracy minus the matched baseline's, same points and protocol "
+     "(base-only / defense-only correct points, exact McNemar p); '-' = no matched baseline", "num",
+     lambda r: (_e(r["matched_text"]), _num(r["matched_delta"]))),
     ("seeds mean ± std", "worst-case robust accuracy over the seeds of the same recipe in this table: mean ± sample std (n)", "num",
      lambda r: (_e(seeds_cell(r)), _num(r["robust_mean"]))),
     ("Omega", "share of clean pre-spike potentials inside the training SG's window (mean over layers)", "num", _numcell("omega", 3)),
@@ -182,8 +185,9 @@ def _options(values: list[str], name: str, label: str) -> str:
     return f'<label>{label} <select id="f-{name}"><option value="">all</option>{opts}</select></label>'
 
 
-def render_html(df: pd.DataFrame) -> str:
-    """The whole page as one string (deterministic)."""
+def render_html(df: pd.DataFrame, extra_sections: str = "") -> str:
+    """The whole page as one string (deterministic); ``extra_sections`` (HTML: the per-budget sections and
+    the claims audit) goes after the ranked tables."""
     head = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -232,5 +236,6 @@ def render_html(df: pd.DataFrame) -> str:
             parts.append("</tr>\n")
             i += 1
         parts.append("</tbody>\n</table>\n</section>\n")
+    parts.append(extra_sections)
     parts.append(f"<script>{JS}</script>\n</body>\n</html>\n")
     return "".join(parts)

@@ -31,7 +31,8 @@ from bench.io import atomic_write_text
 GROUP_KEYS = ["dataset", "threat_model", "eps", "preset", "preset_version", "n_points"]
 COLUMNS = [
     "rank", "model_id", "family", "paper", "T", "neuron", "training_sg", "seed", "clean_acc", "own_sg_robust_acc",
-    "robust_acc", "masking_gap", "robust_ci_low", "robust_ci_high", "n_seeds", "robust_mean", "robust_std",
+    "robust_acc", "masking_gap", "robust_ci_low", "robust_ci_high", "matched_baseline", "matched_delta", "matched_base_only",
+    "matched_head_only", "matched_p", "n_seeds", "robust_mean", "robust_std",
     "clean_mean", "clean_std", "omega", "omega_adv", "omega_gauss", "firing_rate", "grad_zero_share", "grad_l1",
     "custom_code", "flags",
 ]
@@ -108,11 +109,15 @@ def _round(v: Any, digits: int = 4) -> Any:
 
 
 def build_table(results: list[dict[str, Any]], include_subsets: bool = False,
-                analyses: dict[tuple[str, str], dict[str, Any]] | None = None) -> pd.DataFrame:
+                analyses: dict[tuple[str, str], dict[str, Any]] | None = None,
+                matched: dict[tuple, Any] | None = None) -> pd.DataFrame:
     """One row per result, with card fields, Wilson interval, masking gap, seed statistics, analysis
     metrics and rank within its comparable group. ``analyses`` maps (dataset, model_id) to a stored
-    analysis (:func:`bench.analysis.load_analyses`)."""
+    analysis (:func:`bench.analysis.load_analyses`); ``matched`` maps (model_id, dataset, threat model, eps,
+    preset, version, points) to the row's comparison with its matched baseline
+    (:func:`bench.matched.matched_cells`)."""
     analyses = analyses or {}
+    matched = matched or {}
     rows = []
     for r in results:
         if not include_subsets and r["n_points"] != r.get("n_available", r["n_points"]):
@@ -123,6 +128,8 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False,
         own = r.get("own_sg_robust_acc")
         summ = analyses.get((r["dataset"], r["model_id"]), {}).get("summary", {})
         flags = sorted(r.get("flags", []), key=lambda f: f["id"])
+        mc = matched.get((r["model_id"], r["dataset"], r["threat_model"], r["eps"], r["preset"], r["preset_version"], r["n_points"]))
+        mp = None if mc is None else mc.paired
         rows.append(
             {
                 "dataset": r["dataset"],
@@ -147,6 +154,12 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False,
                 "masking_gap": None if own is None else round(own - r["robust_acc"], 4),
                 "robust_ci_low": round(lo, 2),
                 "robust_ci_high": round(hi, 2),
+                "matched_baseline": "" if mc is None else mc.baseline,
+                "matched_delta": None if mp is None else round(mp.delta, 4),
+                "matched_base_only": None if mp is None else mp.base_only,
+                "matched_head_only": None if mp is None else mp.head_only,
+                "matched_p": None if mp is None else f"{mp.p_value:.4g}",  # text: the CSV's %.4f would print 0.0000
+                "matched_text": "-" if mc is None else mc.markdown(),
                 "omega": _round(summ.get("omega_clean")),
                 "omega_adv": _round(summ.get("omega_adv")),
                 "omega_gauss": _round(summ.get("omega_gauss_clean")),
@@ -159,12 +172,14 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False,
             }
         )
     if not rows:
-        return pd.DataFrame(columns=GROUP_KEYS + COLUMNS)
+        return pd.DataFrame(columns=GROUP_KEYS + COLUMNS + ["matched_text", "flag_details"])
     df = pd.DataFrame(rows)
+    for col in ("matched_base_only", "matched_head_only"):  # counts, blank where there is no comparison
+        df[col] = df[col].astype("Int64")
     df = df.sort_values(GROUP_KEYS + ["robust_acc", "clean_acc", "model_id"], ascending=[True] * 6 + [False, False, True])
     df["rank"] = df.groupby(GROUP_KEYS, sort=False).cumcount() + 1
     df = _seed_statistics(df)
-    return df[GROUP_KEYS + COLUMNS + ["flag_details"]].reset_index(drop=True)
+    return df[GROUP_KEYS + COLUMNS + ["matched_text", "flag_details"]].reset_index(drop=True)
 
 
 def _seed_statistics(df: pd.DataFrame) -> pd.DataFrame:
@@ -223,15 +238,15 @@ def markdown_tables(df: pd.DataFrame, heading: str = "##", doc_link: str = "../"
         lines += [f"{heading} {group_title(key)}", ""]
         lines.append(
             "| # | model | family | paper | T | neuron | train SG | clean | own-SG robust | worst-case robust | gap | 95% CI "
-            "| seeds: mean ± std (n) | Omega | firing rate | grad zero | flags |"
+            "| Δ vs matched baseline | seeds: mean ± std (n) | Omega | firing rate | grad zero | flags |"
         )
-        lines.append("|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---|")
+        lines.append("|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---|---|---|---:|---:|---:|---|")
         for _, r in g.iterrows():
             lines.append(
                 f"| {r['rank']} | {r['model_id']} | {r['family']} | {short_paper(r['paper']) or '-'} | {_fmt(r['T'])} | "
                 f"{r['neuron'] or '-'} | {r['training_sg'] or '-'} | {_fmt(r['clean_acc'])} | {_fmt(r['own_sg_robust_acc'])} | "
                 f"**{_fmt(r['robust_acc'])}** | {_fmt(r['masking_gap'])} | [{_fmt(r['robust_ci_low'], 1)}, {_fmt(r['robust_ci_high'], 1)}] | "
-                f"{seeds_cell(r)} | {_fmt(r['omega'], 3)} | {_fmt(r['firing_rate'], 3)} | {_fmt(r['grad_zero_share'], 3)} | "
+                f"{r['matched_text']} | {seeds_cell(r)} | {_fmt(r['omega'], 3)} | {_fmt(r['firing_rate'], 3)} | {_fmt(r['grad_zero_share'], 3)} | "
                 f"{flag_markdown(r, doc_link)} |"
             )
         lines.append("")
@@ -246,10 +261,14 @@ LEGEND = [
     "the same recipe in the same table. Omega: share of pre-spike potentials H - theta inside the training SG's",
     "gradient-available window (MPD-SGR), clean inputs, mean over spiking layers; firing rate: mean spike rate;",
     "grad zero: share of exactly-zero input-gradient entries under the own SG (`snnbench analyze`; '-' = not analysed).",
+    "Δ vs matched baseline: worst-case robust accuracy minus that of the baseline the card is matched to (same model",
+    "and budget, only the defense's knob differs), on the same points under the same protocol, with base-only /",
+    "defense-only correct points and the exact McNemar p (`snnbench compare`'s test); '-' = no matched baseline.",
+    "Claims audit: [claims.md](claims.md).",
 ]
 
 
-def render_markdown(df: pd.DataFrame) -> str:
+def render_markdown(df: pd.DataFrame, extra: list[str] | None = None) -> str:
     lines = [
         "# snn-robustbench leaderboard",
         "",
@@ -261,8 +280,9 @@ def render_markdown(df: pd.DataFrame) -> str:
     ]
     if df.empty:
         lines.append("_No results yet: run `snnbench run`._")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + [""] + (extra or [])) + "\n"
     lines += markdown_tables(df)
+    lines += extra or []
     return "\n".join(lines)
 
 
@@ -271,30 +291,41 @@ def render_readme_block(df: pd.DataFrame) -> str:
     if df.empty:
         return "_No results yet: run `snnbench run`._\n"
     lines = markdown_tables(df, heading="###", doc_link=FLAGS_DOC)
-    lines.append("Columns are explained in [reports/leaderboard.md](reports/leaderboard.md); the sortable, filterable "
-                 "page is [reports/index.html](reports/index.html).")
+    lines.append("Columns are explained in [reports/leaderboard.md](reports/leaderboard.md), which also ranks every "
+                 "budget (eps 0.05, 0.1, 0.2; spike-domain threat models apart); the sortable, filterable page is "
+                 "[reports/index.html](reports/index.html); the claims audit, paper by paper: [reports/claims.md](reports/claims.md).")
     return "\n".join(lines) + "\n"
 
 
 def render_csv(df: pd.DataFrame) -> str:
-    out = df.drop(columns=["flag_details"], errors="ignore")
+    out = df.drop(columns=["flag_details", "matched_text"], errors="ignore")
     return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
 def render_all(results_root: Path | None = None, include_subsets: bool = False) -> dict[str, str]:
     """File name -> content for every leaderboard artefact (``README.md`` is the marker block only)."""
+    from bench import claims as cl
+    from bench import eps_sections as es
     from bench.analysis import load_analyses
-    from bench.html import render_html
-
     from bench.gauntlet_table import render_gauntlet
+    from bench.html import render_html
+    from bench.matched import load_stored, matched_cells, zoo_cards
 
-    results = load_results(results_root)
-    df = build_table(results, include_subsets=include_subsets, analyses=load_analyses(results_root))
+    stored = load_stored(results_root)
+    results = [s.result for s in stored]
+    cards = zoo_cards()
+    claims = cl.load_claims()
+    matched = matched_cells(stored, cards, claims.recipe_baselines())
+    df = build_table(results, include_subsets=include_subsets, analyses=load_analyses(results_root), matched=matched)
+    families = {cid: c.data["family"] for cid, c in cards.items()}
+    sections = es.build_sections(stored, families, load_config()["defaults"]["dataset"])
+    _, audits = cl.audit(stored, cards, claims)
     return {
         "gauntlet.md": render_gauntlet(results),
-        "leaderboard.md": render_markdown(df),
+        "claims.md": cl.render_markdown(claims, audits),
+        "leaderboard.md": render_markdown(df, es.render_markdown(sections, matched)),
         "leaderboard.csv": render_csv(df),
-        "index.html": render_html(df),
+        "index.html": render_html(df, es.render_html(sections, matched) + cl.render_html_section(claims, audits)),
         "README.md": render_readme_block(df),
     }
 

@@ -467,6 +467,13 @@ def plot_pareto(results: list[dict[str, Any]], out_dir: Path) -> list[Path]:
 
 
 # -- everything ------------------------------------------------------------------------------------
+def _card_families() -> dict[str, str]:
+    """model id -> the card's defense family (zoo and accepted submissions)."""
+    from bench.matched import zoo_cards
+
+    return {cid: c.data["family"] for cid, c in zoo_cards().items()}
+
+
 def plots_dir() -> Path:
     from bench.config import reports_dir
 
@@ -491,6 +498,9 @@ def render_plots(results_root: Path | None = None, out_dir: Path | None = None, 
     if analyses:
         written += plot_omega_by_family(analyses, out_dir)
     written += plot_robust_vs_eps(results, out_dir)
+    from bench.eps_plots import plot_eps_by_family
+
+    written += plot_eps_by_family(results, out_dir, _card_families())
     written += plot_attack_heatmap(results, out_dir)
     written += plot_sg_sensitivity(results, out_dir)
     written += plot_pareto(results, out_dir)
@@ -556,8 +566,10 @@ def readme_plots_block(written: list[Path], root: Path, analyses: list[dict[str,
     ]
     preference = ["full", "standard", cfg["defaults"]["preset"]]  # the most thorough preset present
     for title, prefix in (("**Attack x model robust accuracy**", "attack_heatmap_"), ("**Accuracy vs robustness, one point per seed, with the Pareto front**", "pareto_"),
-                          ("**Robust accuracy vs eps**", "robust_vs_eps_"), ("**SG sensitivity** (robust accuracy vs the attacker's SG sharpness)", "sg_sensitivity_")):
-        names = [n for n in sorted(by_name) if n.startswith(prefix + ds + "_") and (prefix == "robust_vs_eps_" or f"_eps{eps:g}_" in n)]
+                          ("**Robust accuracy vs eps**", "robust_vs_eps_"),
+                          ("**Robustness vs eps per defense family** (mean over seeds, min-max shaded)", "eps_by_family_"),
+                          ("**SG sensitivity** (robust accuracy vs the attacker's SG sharpness)", "sg_sensitivity_")):
+        names = [n for n in sorted(by_name) if n.startswith(prefix + ds + "_") and (prefix in ("robust_vs_eps_", "eps_by_family_") or f"_eps{eps:g}_" in n)]
         ranked = sorted(names, key=lambda n: next((i for i, p in enumerate(preference) if f"_{p}-v" in n), len(preference)))
         if ranked:
             m = re.search(r"_([^_]+)-v(\d+)_", ranked[0])

@@ -46,6 +46,8 @@ _TOP_LEVEL: dict[str, tuple[tuple[type, ...], bool]] = {
     "training_surrogate": ((dict,), True),
     "training": ((dict,), True),
     "notes": ((str,), False),
+    # zoo id of the baseline this defense is matched to (same model and budget, only the defense's knob differs)
+    "matched_baseline": ((str,), False),
 }
 _NEURON: dict[str, tuple[tuple[type, ...], bool]] = {
     "type": ((str,), True),

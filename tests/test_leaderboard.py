@@ -49,7 +49,7 @@ def test_render_is_deterministic_and_check_detects_staleness(tmp_path):
     assert "| 1 | b |" in first["leaderboard.md"] and "F8" in first["leaderboard.md"]
     out = tmp_path / "reports"
     tables = ["leaderboard.md", "leaderboard.csv", "index.html"]
-    assert stale_files(tmp_path / "results", out) == ["gauntlet.md", *tables]
+    assert stale_files(tmp_path / "results", out) == ["gauntlet.md", "claims.md", *tables]
     write_leaderboard(tmp_path / "results", out)
     assert stale_files(tmp_path / "results", out) == []
     (root / "c.json").write_text(json.dumps(fake_result("c", 30.0)))

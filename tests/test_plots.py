@@ -122,7 +122,7 @@ def test_plots_skip_missing_sweeps_then_draw_them_deterministically(tmp_path):
     stems = ["m1", "m2", "omega_by_family_digits", "attack_heatmap_digits_Linf_eps0.1_standard-v1_n100",
              "pareto_digits_Linf_eps0.1_standard-v1_n100", "pareto_digits_Linf_eps0.05_standard-v1_n100",
              "robust_vs_eps_digits_Linf_standard-v1_n100", "robust_vs_eps_digits_Linf_standard-v1_sweep-n50",
-             "sg_sensitivity_digits_Linf_eps0.1_standard-v1_n100"]
+             "eps_by_family_digits_Linf_standard-v1_n100", "sg_sensitivity_digits_Linf_eps0.1_standard-v1_n100"]
     assert names == {stem + suffix for stem in stems for suffix in (".png", ".svg")}
     assert all(len(b) > 1000 for b in first.values())
     again = plot_sg_sensitivity(results, out) + plot_mpd(_fake_analysis("m1", "baseline", 0.5), out)

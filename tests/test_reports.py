@@ -119,7 +119,7 @@ def test_readme_block_written_and_checked(fake_cards, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\nintro\n\n{lb.README_START}\nold\n{lb.README_END}\n\n## after\n")
     out = tmp_path / "reports"
-    assert lb.stale_files(tmp_path / "results", out, readme=readme) == ["gauntlet.md", "leaderboard.md", "leaderboard.csv", "index.html", "README.md"]
+    assert lb.stale_files(tmp_path / "results", out, readme=readme) == ["gauntlet.md", "claims.md", "leaderboard.md", "leaderboard.csv", "index.html", "README.md"]
     lb.write_leaderboard(tmp_path / "results", out, readme=readme)
     text = readme.read_text()
     assert text.startswith("# x\n\nintro\n\n<!-- leaderboard:start -->\n### mnist5k") and text.endswith("<!-- leaderboard:end -->\n\n## after\n")
