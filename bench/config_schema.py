@@ -16,8 +16,10 @@ from typing import Any
 from bench.errors import BenchError
 
 #: keys a ``[presets.<name>]`` table may have (add one here when the engine learns a new preset key)
-PRESET_KEYS = {"version", "description", "attacks", "own_sg_attack", "batch_size", "eps_sweep"}
+PRESET_KEYS = {"version", "description", "attacks", "own_sg_attack", "batch_size", "eps_sweep", "masking_fallback"}
 EPS_SWEEP_KEYS = {"attacks", "points", "extra_eps"}
+#: keys of ``[presets.<name>.masking_fallback]`` (bench/masking.py)
+MASKING_FALLBACK_KEYS = {"zero_grad_share", "full_strength_queries", "attacks"}
 #: attack parameters that count something: integers >= 1
 COUNT_PARAMS = {"steps", "restarts", "draws", "queries", "samples", "targets", "subset_every", "eot_draws", "n_restarts", "iterations"}
 #: attack parameters that are positive real numbers
@@ -105,6 +107,12 @@ def validate_config(cfg: dict[str, Any], path: Path) -> None:
             raise BenchError(f"bench.toml [presets.{name}]: attacks must be an array of tables ([[presets.{name}.attacks]])")
         for i, a in enumerate(p.get("attacks", [])):
             check_attack_params(f"[presets.{name}] attack '{a.get('name', f'#{i + 1}')}'", a)
+        fallback = p.get("masking_fallback")
+        if fallback is not None:
+            fallback = _need_table(f"presets.{name}.masking_fallback", fallback)
+            _unknown(f"presets.{name}.masking_fallback", set(fallback), MASKING_FALLBACK_KEYS)
+            for i, a in enumerate(fallback.get("attacks", [])):
+                check_attack_params(f"[presets.{name}.masking_fallback] attack '{a.get('name', f'#{i + 1}')}'", a)
         sweep = p.get("eps_sweep")
         if sweep is not None:
             sweep = _need_table(f"presets.{name}.eps_sweep", sweep)
