@@ -293,6 +293,13 @@ def _delta(ev: Evidence | None) -> tuple[str, Any]:
     return (f"{p.delta:+.2f} [{p.ci_low:+.1f}, {p.ci_high:+.1f}]", p.delta)
 
 
+def _pair(ev: Evidence | None) -> tuple[str, Any]:
+    """``"68.87 / 0.93"``: the defense's and its matched baseline's pooled worst-case robust accuracy."""
+    if ev is None or ev.paired is None:
+        return ("-", None)
+    return (f"{ev.paired.head_acc:.2f} / {ev.paired.base_acc:.2f}", ev.paired.head_acc)
+
+
 def _p(ev: Evidence | None) -> tuple[str, Any]:
     if ev is None or ev.paired is None:
         return ("-", None)
@@ -311,28 +318,36 @@ def _signed(v: float | None) -> tuple[str, Any]:
     return ("-", None) if v is None else (f"{v:+.2f}", v)
 
 
-SUMMARY_HEADERS = ["defense", "paper", "eps", "paper protocol: Δ [95% CI]", "McNemar p (base/def)",
-                   "standard: Δ [95% CI]", "McNemar p (base/def)", "overstatement (def / base)", "verdict"]
+SUMMARY_HEADERS = ["defense", "paper", "eps", "paper protocol: defense / baseline", "Δ [95% CI]", "McNemar p (base/def)",
+                   "standard: defense / baseline", "Δ [95% CI]", "McNemar p (base/def)", "overstatement (def / base)", "verdict"]
 DETAIL_HEADERS = ["protocol", "budget (points x seed pairs)", "defense clean", "baseline clean", "defense robust",
                   "baseline robust", "Δ robust [95% CI]", "McNemar p (base-only/def-only)"]
 
 
+def _verdict_cell(r: AuditRow, reference_preset: str) -> str:
+    """The verdict, with what is missing when it is "not measured"."""
+    if r.verdict != VERDICTS[3]:
+        return r.verdict
+    missing = [name for name, ev in ((reference_preset, r.reference), (r.claim.paper_preset, r.paper))
+               if ev is None or ev.paired is None]
+    return f"{r.verdict} (no paired {' or '.join(missing)} result)" if missing else r.verdict
+
+
 def summary_table(audits: list[ClaimAudit], reference_preset: str) -> Table:
     headers = [h.replace("standard", reference_preset) for h in SUMMARY_HEADERS]
-    t = Table(headers, ["str", "str", "num", "num", "num", "num", "num", "str", "str"])
+    t = Table(headers, ["str", "str", "num", "num", "num", "num", "num", "num", "num", "str", "str"])
     from bench.leaderboard import short_paper
 
     for a in audits:
         if not a.rows:
-            t.add(a.claim.recipe, short_paper(a.claim.paper), ("-", None), ("-", None), ("-", None), ("-", None), ("-", None),
-                  "-", f"not measured ({a.problem})")
+            t.add(a.claim.recipe, short_paper(a.claim.paper), *[("-", None)] * 7, "-", f"not measured ({a.problem})")
             continue
         for r in a.rows:
             od, ob = r.overstatement
             over = "-" if od is None else f"{od:+.2f} / {ob:+.2f}"
             eps_cell = (f"{r.eps:g}" + ("" if r.threat_model == "Linf" else f" ({r.threat_model})"), r.eps)
-            t.add(a.claim.recipe, short_paper(a.claim.paper), eps_cell, _delta(r.paper), _p(r.paper), _delta(r.reference),
-                  _p(r.reference), (over, od), r.verdict)
+            t.add(a.claim.recipe, short_paper(a.claim.paper), eps_cell, _pair(r.paper), _delta(r.paper), _p(r.paper),
+                  _pair(r.reference), _delta(r.reference), _p(r.reference), (over, od), _verdict_cell(r, reference_preset))
     return t
 
 
