@@ -207,6 +207,8 @@ class ClaimAudit:
     pairs: list[tuple[str, str]]
     rows: list[AuditRow]
     problem: str = ""
+    #: paper-protocol results at budgets of a threat model the reference preset never ran in (shown, no verdict)
+    extra: list[Evidence] = field(default_factory=list)
 
 
 def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], reference_preset: str, alpha: float,
@@ -241,9 +243,11 @@ def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], refer
     def paper_budget_for(tm: str, eps: float) -> tuple[str, float] | None:
         if (tm, eps) in paper_budgets:
             return (tm, eps)
-        named = (claim.paper_threat_model or tm, claim.paper_eps)
-        if claim.paper_eps is not None and named in paper_budgets:
-            return named
+        if claim.paper_eps is not None:
+            want_tm = claim.paper_threat_model or tm
+            named = [b for b in paper_budgets if b[0] == want_tm and abs(b[1] - claim.paper_eps) < 1e-9]
+            if named:
+                return named[0]
         return paper_budgets[0] if len(paper_budgets) == 1 else None
 
     rows: list[AuditRow] = []
@@ -256,15 +260,20 @@ def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], refer
             used_paper.add(pb)
         v, why = verdict(pap.paired if pap else None, ref.paired, alpha)
         rows.append(AuditRow(claim, tm, eps, pap, ref, v, why))
+    extra: list[Evidence] = []
+    ref_tms = {tm for tm, _ in ref_budgets}
     for tm, eps in paper_budgets:
         if (tm, eps) in used_paper:
             continue
         pap = evidence(pairs, stored, claim.paper_preset, tm, eps)
+        if ref_budgets and tm not in ref_tms:  # e.g. a spike-domain budget beside the one the rows use
+            extra.append(pap)
+            continue
         v, why = verdict(pap.paired, None, alpha)
         rows.append(AuditRow(claim, tm, eps, pap, None, v, why))
     if not rows:
         return ClaimAudit(claim, pairs, [], f"no result under {claim.paper_preset} or {reference_preset}")
-    return ClaimAudit(claim, pairs, rows)
+    return ClaimAudit(claim, pairs, rows, extra=extra)
 
 
 def audit(stored: list[Stored], cards: dict[str, Any] | None = None, claims: ClaimsFile | None = None) -> tuple[ClaimsFile, list[ClaimAudit]]:
@@ -354,7 +363,7 @@ def summary_table(audits: list[ClaimAudit], reference_preset: str) -> Table:
 def detail_table(a: ClaimAudit, reference_preset: str) -> Table:
     t = Table(DETAIL_HEADERS, ["str", "str", "num", "num", "num", "num", "num", "num"])
     seen = set()
-    for r in a.rows:
+    for r in [*a.rows, *(AuditRow(a.claim, ev.threat_model, ev.eps, ev, None, "", "") for ev in a.extra)]:
         for role, ev in (("paper", r.paper), (reference_preset, r.reference)):
             if ev is None:
                 continue
