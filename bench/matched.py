@@ -195,20 +195,12 @@ def pooled(pairs: list[tuple[Stored, Stored]]) -> Paired:
 
 # -- matched baselines ----------------------------------------------------------------------------
 def zoo_cards() -> dict[str, Any]:
-    """Zoo cards and accepted submissions by id (an unreadable folder gives an empty map)."""
+    """Zoo cards and accepted submissions by id (an invalid card is a BenchError: `snnbench zoo validate`)."""
+    from bench.submit import submission_cards
     from models_zoo.zoo import list_cards
 
-    cards: dict[str, Any] = {}
-    try:
-        cards.update({c.id: c for c in list_cards()})
-    except (BenchError, FileNotFoundError):
-        pass
-    try:
-        from bench.submit import submission_cards
-
-        cards.update({c.id: c for c in submission_cards()})
-    except (ImportError, BenchError, FileNotFoundError):
-        pass
+    cards: dict[str, Any] = {c.id: c for c in list_cards()}
+    cards.update({c.id: c for c in submission_cards()})
     return cards
 
 

@@ -224,3 +224,14 @@ def test_leaderboard_writes_claims_and_check_covers_it(tmp_path, monkeypatch):
     (out / "claims.md").write_text(text + "edited\n")
     assert lb.stale_files(results, out) == ["claims.md"]
     assert math.isclose(cl.audit(load_stored(results))[1][0].rows[0].reference.paired.delta, 30.0)
+
+
+def test_a_matched_baseline_not_in_the_zoo_yet_is_not_measured(tmp_path, monkeypatch):
+    zoo, results = setup_dirs(tmp_path, monkeypatch)
+    (zoo / "claims.toml").write_text(CLAIMS)
+    write_card(zoo, "def-s0", "def", matched_baseline="base-s0")  # base-s0 not trained yet
+    write_result(results, "def-s0", np.ones(10, bool))
+    _, (a,) = cl.audit(load_stored(results))
+    assert a.rows == [] and "base-s0 is no zoo entry yet" in a.problem
+    cell = matched_cells(load_stored(results), zoo_cards(), {})[("def-s0", "mnist5k", "Linf", 0.2, "standard", 3, 10)]
+    assert cell.paired is None and "no baseline result" in cell.markdown()
