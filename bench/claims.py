@@ -207,6 +207,8 @@ class ClaimAudit:
     pairs: list[tuple[str, str]]
     rows: list[AuditRow]
     problem: str = ""
+    #: paper-protocol results at budgets of a threat model the reference preset never ran in (shown, no verdict)
+    extra: list[Evidence] = field(default_factory=list)
 
 
 def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], reference_preset: str, alpha: float,
@@ -216,12 +218,14 @@ def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], refer
     if not heads:
         return ClaimAudit(claim, [], [], f"no zoo entry of recipe '{claim.recipe}'")
     pairs: list[tuple[str, str]] = []
+    absent: list[str] = []
     for h in heads:
         b = matched_baseline_id(cards[h], cards, recipe_baselines)
         if b is None:
             continue
-        if b not in cards:
-            raise BenchError(f"card {h} names matched_baseline '{b}', which is no zoo entry: fix the card's matched_baseline")
+        if b not in cards:  # named by the card but not (yet) in the zoo: nothing to compare with
+            absent.append(b)
+            continue
         want = claim.matched_baseline
         got = cards[b].data["training"]["recipe"]
         if want and got != want:
@@ -229,6 +233,8 @@ def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], refer
                              f"'{want}' for '{claim.recipe}': make them agree")
         pairs.append((h, b))
     if not pairs:
+        if absent:
+            return ClaimAudit(claim, [], [], f"the matched baseline {', '.join(sorted(set(absent)))} is no zoo entry yet")
         if claim.matched_baseline:
             why = f"no zoo entry of the matched-baseline recipe '{claim.matched_baseline}' with the defense's seed"
         else:
@@ -241,9 +247,11 @@ def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], refer
     def paper_budget_for(tm: str, eps: float) -> tuple[str, float] | None:
         if (tm, eps) in paper_budgets:
             return (tm, eps)
-        named = (claim.paper_threat_model or tm, claim.paper_eps)
-        if claim.paper_eps is not None and named in paper_budgets:
-            return named
+        if claim.paper_eps is not None:
+            want_tm = claim.paper_threat_model or tm
+            named = [b for b in paper_budgets if b[0] == want_tm and abs(b[1] - claim.paper_eps) < 1e-9]
+            if named:
+                return named[0]
         return paper_budgets[0] if len(paper_budgets) == 1 else None
 
     rows: list[AuditRow] = []
@@ -256,15 +264,20 @@ def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], refer
             used_paper.add(pb)
         v, why = verdict(pap.paired if pap else None, ref.paired, alpha)
         rows.append(AuditRow(claim, tm, eps, pap, ref, v, why))
+    extra: list[Evidence] = []
+    ref_tms = {tm for tm, _ in ref_budgets}
     for tm, eps in paper_budgets:
         if (tm, eps) in used_paper:
             continue
         pap = evidence(pairs, stored, claim.paper_preset, tm, eps)
+        if ref_budgets and tm not in ref_tms:  # e.g. a spike-domain budget beside the one the rows use
+            extra.append(pap)
+            continue
         v, why = verdict(pap.paired, None, alpha)
         rows.append(AuditRow(claim, tm, eps, pap, None, v, why))
     if not rows:
         return ClaimAudit(claim, pairs, [], f"no result under {claim.paper_preset} or {reference_preset}")
-    return ClaimAudit(claim, pairs, rows)
+    return ClaimAudit(claim, pairs, rows, extra=extra)
 
 
 def audit(stored: list[Stored], cards: dict[str, Any] | None = None, claims: ClaimsFile | None = None) -> tuple[ClaimsFile, list[ClaimAudit]]:
@@ -293,6 +306,13 @@ def _delta(ev: Evidence | None) -> tuple[str, Any]:
     return (f"{p.delta:+.2f} [{p.ci_low:+.1f}, {p.ci_high:+.1f}]", p.delta)
 
 
+def _pair(ev: Evidence | None) -> tuple[str, Any]:
+    """``"68.87 / 0.93"``: the defense's and its matched baseline's pooled worst-case robust accuracy."""
+    if ev is None or ev.paired is None:
+        return ("-", None)
+    return (f"{ev.paired.head_acc:.2f} / {ev.paired.base_acc:.2f}", ev.paired.head_acc)
+
+
 def _p(ev: Evidence | None) -> tuple[str, Any]:
     if ev is None or ev.paired is None:
         return ("-", None)
@@ -311,35 +331,43 @@ def _signed(v: float | None) -> tuple[str, Any]:
     return ("-", None) if v is None else (f"{v:+.2f}", v)
 
 
-SUMMARY_HEADERS = ["defense", "paper", "eps", "paper protocol: Δ [95% CI]", "McNemar p (base/def)",
-                   "standard: Δ [95% CI]", "McNemar p (base/def)", "overstatement (def / base)", "verdict"]
+SUMMARY_HEADERS = ["defense", "paper", "eps", "paper protocol: defense / baseline", "Δ [95% CI]", "McNemar p (base/def)",
+                   "standard: defense / baseline", "Δ [95% CI]", "McNemar p (base/def)", "overstatement (def / base)", "verdict"]
 DETAIL_HEADERS = ["protocol", "budget (points x seed pairs)", "defense clean", "baseline clean", "defense robust",
                   "baseline robust", "Δ robust [95% CI]", "McNemar p (base-only/def-only)"]
 
 
+def _verdict_cell(r: AuditRow, reference_preset: str) -> str:
+    """The verdict, with what is missing when it is "not measured"."""
+    if r.verdict != VERDICTS[3]:
+        return r.verdict
+    missing = [name for name, ev in ((reference_preset, r.reference), (r.claim.paper_preset, r.paper))
+               if ev is None or ev.paired is None]
+    return f"{r.verdict} (no paired {' or '.join(missing)} result)" if missing else r.verdict
+
+
 def summary_table(audits: list[ClaimAudit], reference_preset: str) -> Table:
     headers = [h.replace("standard", reference_preset) for h in SUMMARY_HEADERS]
-    t = Table(headers, ["str", "str", "num", "num", "num", "num", "num", "str", "str"])
+    t = Table(headers, ["str", "str", "num", "num", "num", "num", "num", "num", "num", "str", "str"])
     from bench.leaderboard import short_paper
 
     for a in audits:
         if not a.rows:
-            t.add(a.claim.recipe, short_paper(a.claim.paper), ("-", None), ("-", None), ("-", None), ("-", None), ("-", None),
-                  "-", f"not measured ({a.problem})")
+            t.add(a.claim.recipe, short_paper(a.claim.paper), *[("-", None)] * 7, "-", f"not measured ({a.problem})")
             continue
         for r in a.rows:
             od, ob = r.overstatement
             over = "-" if od is None else f"{od:+.2f} / {ob:+.2f}"
             eps_cell = (f"{r.eps:g}" + ("" if r.threat_model == "Linf" else f" ({r.threat_model})"), r.eps)
-            t.add(a.claim.recipe, short_paper(a.claim.paper), eps_cell, _delta(r.paper), _p(r.paper), _delta(r.reference),
-                  _p(r.reference), (over, od), r.verdict)
+            t.add(a.claim.recipe, short_paper(a.claim.paper), eps_cell, _pair(r.paper), _delta(r.paper), _p(r.paper),
+                  _pair(r.reference), _delta(r.reference), _p(r.reference), (over, od), _verdict_cell(r, reference_preset))
     return t
 
 
 def detail_table(a: ClaimAudit, reference_preset: str) -> Table:
     t = Table(DETAIL_HEADERS, ["str", "str", "num", "num", "num", "num", "num", "num"])
     seen = set()
-    for r in a.rows:
+    for r in [*a.rows, *(AuditRow(a.claim, ev.threat_model, ev.eps, ev, None, "", "") for ev in a.extra)]:
         for role, ev in (("paper", r.paper), (reference_preset, r.reference)):
             if ev is None:
                 continue

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.config import PROJECT_ROOT, load_config, project_path, reports_dir, results_dir
+from bench.config import PROJECT_ROOT, load_config, project_path, reports_dir
 from bench.errors import BenchError
 from bench.io import atomic_write_text
 
@@ -58,18 +58,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
 
 def load_results(root: Path | None = None) -> list[dict[str, Any]]:
     """Every result JSON under ``root`` (skipping unfinished chunks and analyses), sorted by path."""
-    root = root or results_dir()
-    out = []
-    for p in sorted(root.rglob("*.json")):
-        if ".partial" in p.parts:
-            continue
-        try:
-            r = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BenchError(f"result file {p} is not valid UTF-8 JSON ({e}): delete it and re-run the evaluation") from None
-        if isinstance(r, dict) and "config_hash" in r and "robust_acc" in r:
-            out.append(r)
-    return out
+    from bench.matched import load_stored
+
+    return [s.result for s in load_stored(root)]
 
 
 def find_card(model_id: str) -> Any:

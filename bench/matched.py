@@ -12,7 +12,7 @@ seed, the chunking and the resolved preset). Their per-point outcomes (``*.point
 the test-set index and compared with the paired exact McNemar test of :func:`bench.compare.mcnemar_exact`
 (not reimplemented here). The 95% interval of the paired difference is Newcombe's hybrid score interval
 for paired proportions (Newcombe 1998, Statistics in Medicine 17:2635, method 10), built from the Wilson
-intervals of both accuracies and the phi correlation of the paired table.
+intervals of both accuracies and the (continuity-corrected) phi correlation of the paired table.
 
 Outcomes of several seed pairs (defense seed k vs its matched baseline) are pooled: each pair of a point
 and a seed pair is one paired observation. Under the null hypothesis every discordant observation is
@@ -69,8 +69,8 @@ def load_stored(root: Path | None = None) -> list[Stored]:
             continue
         try:
             r = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise BenchError(f"result file {p} is not valid JSON ({e}): delete it and re-run the evaluation") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BenchError(f"result file {p} is not valid UTF-8 JSON ({e}): delete it and re-run the evaluation") from None
         if isinstance(r, dict) and "config_hash" in r and "robust_acc" in r:
             out.append(Stored(r, p))
     return out
@@ -94,12 +94,14 @@ def protocol_key(result: dict[str, Any]) -> tuple:
 
 # -- statistics --------------------------------------------------------------------------------------
 def newcombe_paired_ci(base_correct: np.ndarray, head_correct: np.ndarray, z: float = 1.959963984540054) -> tuple[float, float]:
-    """95% interval (in points) of acc(head) - acc(base) for paired outcomes: Newcombe (1998) method 10.
+    """95% interval (in points) of acc(head) - acc(base) for paired outcomes: Newcombe (1998) method 10,
+    in the form of Newcombe & Altman (Statistics with Confidence, 2nd ed. 2000, ch. 6).
 
-    With Wilson limits (l1, u1) of acc(head) = p1 and (l2, u2) of acc(base) = p2, and the phi coefficient
-    of the 2x2 paired table (0 when a margin is empty):
+    With Wilson limits (l1, u1) of acc(head) = p1 and (l2, u2) of acc(base) = p2, ``d = p1 - p2``:
     ``L = d - sqrt((p1 - l1)^2 - 2 phi (p1 - l1)(u2 - p2) + (u2 - p2)^2)``,
-    ``U = d + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2)``, ``d = p1 - p2``.
+    ``U = d + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2)``, where phi is the correlation
+    of the paired table with its numerator B = n11 n00 - n10 n01 replaced by B - n/2 when B > n/2, by 0 when
+    0 <= B <= n/2 (and kept when B < 0); phi = 0 when a margin is empty.
     """
     a = np.asarray(base_correct, dtype=bool)
     b = np.asarray(head_correct, dtype=bool)
@@ -116,7 +118,9 @@ def newcombe_paired_ci(base_correct: np.ndarray, head_correct: np.ndarray, z: fl
     l1, u1 = (v / 100 for v in wilson_interval(n11 + n10, n, z))
     l2, u2 = (v / 100 for v in wilson_interval(n11 + n01, n, z))
     denom = math.sqrt(float(n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00))
-    phi = 0.0 if denom == 0 else (n11 * n00 - n10 * n01) / denom
+    b = n11 * n00 - n10 * n01
+    b = b - n / 2 if b > n / 2 else (b if b < 0 else 0.0)
+    phi = 0.0 if denom == 0 else b / denom
     d = p1 - p2
     lo = d - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
     hi = d + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
@@ -191,20 +195,12 @@ def pooled(pairs: list[tuple[Stored, Stored]]) -> Paired:
 
 # -- matched baselines ----------------------------------------------------------------------------
 def zoo_cards() -> dict[str, Any]:
-    """Zoo cards and accepted submissions by id (an unreadable folder gives an empty map)."""
+    """Zoo cards and accepted submissions by id (an invalid card is a BenchError: `snnbench zoo validate`)."""
+    from bench.submit import submission_cards
     from models_zoo.zoo import list_cards
 
-    cards: dict[str, Any] = {}
-    try:
-        cards.update({c.id: c for c in list_cards()})
-    except (BenchError, FileNotFoundError):
-        pass
-    try:
-        from bench.submit import submission_cards
-
-        cards.update({c.id: c for c in submission_cards()})
-    except (ImportError, BenchError, FileNotFoundError):
-        pass
+    cards: dict[str, Any] = {c.id: c for c in list_cards()}
+    cards.update({c.id: c for c in submission_cards()})
     return cards
 
 

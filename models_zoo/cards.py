@@ -46,7 +46,7 @@ _TOP_LEVEL: dict[str, tuple[tuple[type, ...], bool]] = {
     "training_surrogate": ((dict,), True),
     "training": ((dict,), True),
     "notes": ((str,), False),
-    # zoo id of the baseline this defense is matched to (same model and budget, only the defense's knob differs)
+    # zoo id of the matched baseline (same seed, differing only in the defense's knob; issue 13)
     "matched_baseline": ((str,), False),
 }
 _NEURON: dict[str, tuple[tuple[type, ...], bool]] = {

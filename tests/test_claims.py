@@ -39,6 +39,15 @@ def test_pvalue_and_counts_are_compare_mcnemar_on_hand_made_outcomes():
     assert p.ci_low < p.delta < p.ci_high
 
 
+def test_newcombe_interval_on_altman_table_6_2():
+    # Statistics with Confidence (Altman et al. 2000) Table 6.2: both 14, first only 5, second only 0, neither 22.
+    # By hand: Wilson 19/41 = [0.3192, 0.6141], 14/41 = [0.2163, 0.4941]; B = 308 > n/2, phi = 287.5 / sqrt(19*22*14*27)
+    base = np.array([1] * 14 + [0] * 5 + [0] * 22, bool)
+    head = np.array([1] * 14 + [1] * 5 + [0] * 22, bool)
+    lo, hi = newcombe_paired_ci(base, head)
+    assert lo == pytest.approx(1.15, abs=0.01) and hi == pytest.approx(22.65, abs=0.01)
+
+
 def test_newcombe_interval_contains_the_difference_and_covers_about_95_percent():
     rng = np.random.default_rng(0)
     n, trials, hits = 300, 400, 0
@@ -215,3 +224,14 @@ def test_leaderboard_writes_claims_and_check_covers_it(tmp_path, monkeypatch):
     (out / "claims.md").write_text(text + "edited\n")
     assert lb.stale_files(results, out) == ["claims.md"]
     assert math.isclose(cl.audit(load_stored(results))[1][0].rows[0].reference.paired.delta, 30.0)
+
+
+def test_a_matched_baseline_not_in_the_zoo_yet_is_not_measured(tmp_path, monkeypatch):
+    zoo, results = setup_dirs(tmp_path, monkeypatch)
+    (zoo / "claims.toml").write_text(CLAIMS)
+    write_card(zoo, "def-s0", "def", matched_baseline="base-s0")  # base-s0 not trained yet
+    write_result(results, "def-s0", np.ones(10, bool))
+    _, (a,) = cl.audit(load_stored(results))
+    assert a.rows == [] and "base-s0 is no zoo entry yet" in a.problem
+    cell = matched_cells(load_stored(results), zoo_cards(), {})[("def-s0", "mnist5k", "Linf", 0.2, "standard", 3, 10)]
+    assert cell.paired is None and "no baseline result" in cell.markdown()

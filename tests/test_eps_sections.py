@@ -117,3 +117,27 @@ def test_robustness_vs_eps_per_family_plot(tmp_path):
     assert plot_eps_by_family(results, out) == paths and paths[0].read_bytes() == first  # fresh: not redrawn
     block = readme_plots_block(paths, tmp_path)
     assert "Robustness vs eps per defense family" in block and "plots/eps_by_family_mnist5k_Linf_quick-v1_n100.png" in block
+
+
+def test_paper_budget_named_in_claims_toml_and_other_spike_budgets_shown_without_verdict(tmp_path, monkeypatch):
+    zoo, results = setup_dirs(tmp_path, monkeypatch)
+    (zoo / "claims.toml").write_text(
+        'reference_preset = "standard"\n[[claim]]\nrecipe = "max"\npaper = "Luu: Pooling (arXiv 2509.23762)"\n'
+        'claim = "max beats avg"\npaper_preset = "paper-luu"\nmatched_baseline = "avg"\n'
+        'paper_threat_model = "spike-Linf"\npaper_eps = 0.023529411764705882\n')
+    write_card(zoo, "avg-s0", "avg")
+    write_card(zoo, "max-s0", "max", matched_baseline="avg-s0")
+    b, h = outcomes(100, both=10, head_only=1, base_only=1)
+    write_result(results, "avg-s0", b, eps=0.1)
+    write_result(results, "max-s0", h, eps=0.1)
+    for eps, gain in ((6 / 255, 40), (0.1, 2)):  # the paper's budget shows a gain; a larger spike eps does not
+        b, h = outcomes(100, both=30, head_only=gain, base_only=1)
+        write_result(results, "avg-s0", b, preset="paper-luu", version=1, threat_model="spike-Linf", eps=eps)
+        write_result(results, "max-s0", h, preset="paper-luu", version=1, threat_model="spike-Linf", eps=eps)
+    claims, (a,) = cl.audit(load_stored(results))
+    assert [(r.threat_model, r.eps, r.verdict) for r in a.rows] == [("Linf", 0.1, "holds only under the paper's protocol")]
+    assert a.rows[0].paper.eps == pytest.approx(6 / 255)
+    assert [(e.threat_model, e.eps) for e in a.extra] == [("spike-Linf", 0.1)]
+    md = cl.render_markdown(claims, [a])
+    assert "paper-luu v1 spike-Linf eps=0.1, 100 pts x 1" in md  # shown in the details, with no verdict line
+    assert md.count("- Linf eps=0.1: **") == 1 and "spike-Linf eps=0.1: **" not in md
