@@ -55,6 +55,10 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return (100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
 
 
+#: keys every result must have to be ranked (a hand-edited file lacking one is one clear line, not a KeyError)
+RESULT_KEYS = ("model_id", "dataset", "threat_model", "eps", "preset", "preset_version", "n_points", "clean_acc", "robust_acc")
+
+
 def load_results(root: Path | None = None) -> list[dict[str, Any]]:
     """Every result JSON under ``root`` (skipping unfinished chunks and analyses), sorted by path."""
     root = root or results_dir()
@@ -67,6 +71,9 @@ def load_results(root: Path | None = None) -> list[dict[str, Any]]:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BenchError(f"result file {p} is not valid UTF-8 JSON ({e}): delete it and re-run the evaluation") from None
         if isinstance(r, dict) and "config_hash" in r and "robust_acc" in r:
+            missing = [k for k in RESULT_KEYS if k not in r]
+            if missing:
+                raise BenchError(f"result file {p} lacks the key(s) {', '.join(missing)}: delete it and re-run the evaluation")
             out.append(r)
     return out
 

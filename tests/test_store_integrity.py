@@ -184,3 +184,11 @@ def test_unreadable_result_json_is_recomputed_or_one_line(digits_card, store, ca
     p.write_bytes(b"\xff\xfe not utf-8")
     err = one_line(capsys, ["leaderboard"])
     assert "not valid UTF-8 JSON" in err and str(p) in err
+
+
+def test_a_result_lacking_keys_is_one_line_for_the_leaderboard(store, capsys):
+    p = store / "digits" / "x" / "quick-v1_Linf_eps0.05_n10.json"
+    p.parent.mkdir(parents=True)
+    p.write_text(json.dumps({"config_hash": "0" * 16, "robust_acc": 47.0, "model_id": "x"}))
+    err = one_line(capsys, ["leaderboard"])
+    assert "lacks the key(s) dataset" in err and str(p) in err, err
