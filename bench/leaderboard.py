@@ -56,6 +56,10 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return (100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
 
 
+#: keys every result must have to be ranked (a hand-edited file lacking one is one clear line, not a KeyError)
+RESULT_KEYS = ("model_id", "dataset", "threat_model", "eps", "preset", "preset_version", "n_points", "clean_acc", "robust_acc")
+
+
 def load_results(root: Path | None = None) -> list[dict[str, Any]]:
     """Every result JSON under ``root`` (skipping unfinished chunks and analyses), sorted by path."""
     from bench.matched import load_stored

@@ -72,6 +72,11 @@ def load_stored(root: Path | None = None) -> list[Stored]:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BenchError(f"result file {p} is not valid UTF-8 JSON ({e}): delete it and re-run the evaluation") from None
         if isinstance(r, dict) and "config_hash" in r and "robust_acc" in r:
+            from bench.leaderboard import RESULT_KEYS
+
+            missing = [k for k in RESULT_KEYS if k not in r]
+            if missing:
+                raise BenchError(f"result file {p} lacks the key(s) {', '.join(missing)}: delete it and re-run the evaluation")
             out.append(Stored(r, p))
     return out
 

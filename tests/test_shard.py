@@ -77,11 +77,11 @@ def test_sigkill_halfway_then_resume_gives_the_uninterrupted_result(digits_card,
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = len(list(killed_root.glob(".partial/*/chunk_*.json")))
-    assert 2 <= done_before < 8 and not list(killed_root.rglob("*_n240.json"))
+    assert 2 <= done_before < 8 and not list(killed_root.rglob("*_n240_c30.json"))
 
     resumed = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    (path,) = killed_root.rglob("*_n240.json")
+    (path,) = killed_root.rglob("*_n240_c30.json")
     result = json.loads(path.read_text())
     _check_same((result, path), _single(card, tmp_path / "clean", 240, 30))
     assert not list(killed_root.glob(".partial/*"))

@@ -176,11 +176,22 @@ def test_edited_or_damaged_partial_chunks_are_refused(digits_card, store):
 
 
 def test_unreadable_result_json_is_recomputed_or_one_line(digits_card, store, capsys):
+    from bench.evaluate import _existing_result
+
     r, p, _ = evaluate(digits_card, **KW)
     for bad in (b"\xff\xfe not utf-8", b"[1, 2, 3]", json.dumps({"config_hash": r["config_hash"]}).encode()):
         p.write_bytes(bad)
-        again, _, reused = evaluate(digits_card, **KW)
-        assert not reused and again["robust_acc"] == r["robust_acc"]
+        assert _existing_result(p, r["config"]) is None  # unreadable or incomplete: not reused, recomputed
+    again, _, reused = evaluate(digits_card, **KW)  # (the last one: right hash, missing keys)
+    assert not reused and again["robust_acc"] == r["robust_acc"]
     p.write_bytes(b"\xff\xfe not utf-8")
     err = one_line(capsys, ["leaderboard"])
     assert "not valid UTF-8 JSON" in err and str(p) in err
+
+
+def test_a_result_lacking_keys_is_one_line_for_the_leaderboard(store, capsys):
+    p = store / "digits" / "x" / "quick-v1_Linf_eps0.05_n10.json"
+    p.parent.mkdir(parents=True)
+    p.write_text(json.dumps({"config_hash": "0" * 16, "robust_acc": 47.0, "model_id": "x"}))
+    err = one_line(capsys, ["leaderboard"])
+    assert "lacks the key(s) dataset" in err and str(p) in err, err
