@@ -11,8 +11,11 @@ uses custom code is marked (``ModelCard.summary()["custom_code"]``, shown on the
 must resolve (symlinks included) inside the card's folder.
 
 Contract for the file: ``factory(**architecture_args)`` returns an ``nn.Module`` that maps a
-``[T, N, C, H, W]`` input sequence to ``[T, N, K]`` logits (``step_mode = "m"``; with ``step_mode = "s"``
-in the card it maps ``[N, C, H, W]`` to ``[N, K]`` per time step) and whose spiking neurons are
+``[T, N, C, H, W]`` input sequence to ``[T, N, K]`` logits (``io_contract = "time-major"``, ``step_mode = "m"``;
+with ``step_mode = "s"`` in the card it maps ``[N, C, H, W]`` to ``[N, K]`` per time step), or that owns its
+time loop and encoding and maps images ``[N, C, H, W]`` to ``[N, K]`` (``io_contract = "image"``, as
+spikingjelly's tutorial models do; absent from the card, the contract is detected, see
+:mod:`bench.adapter`), and whose spiking neurons are
 spikingjelly ``IFNode`` / ``LIFNode`` / ``ParametricLIFNode`` (the adapter instruments those to let the
 attacker choose the backward rule). The path is relative to the card file; the file must be a single
 self-contained module (it may import torch, spikingjelly and the standard library).

@@ -258,7 +258,7 @@ def plot_robust_vs_eps(results: list[dict[str, Any]], out_dir: Path) -> list[Pat
 def _comparable_groups(results: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
     """Results grouped by (data set, threat model, eps, preset, version, points): every full-split group,
     and a subset group (``--limit``) only where the same preset version has no full-split results (the
-    leaderboard's `standard` runs on a class-balanced subset of MNIST-5k)."""
+    `standard` runs on a class-balanced subset of MNIST-5k, so the leaderboard table leaves it out)."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         groups[(r["dataset"], r["threat_model"], float(r["eps"]), r["preset"], r["preset_version"], r["n_points"])].append(r)
