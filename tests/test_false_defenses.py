@@ -28,6 +28,15 @@ EPS = 0.3
 LIMIT = 40
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tiny nets run ~10x slower on 2 threads when the other core is busy (thread hand-offs)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def _train(tmp, kind: str, **args):
     from models_zoo.training import train
 
