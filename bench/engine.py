@@ -14,9 +14,14 @@ For one chunk of points:
 
 Stochastic models (Poisson encoding, noisy neurons): every scoring is :data:`STOCHASTIC_PASSES` fresh
 passes with common random numbers (pass r of every scoring reseeds every random stream identically), and
-accuracies are reported as the mean over the passes and the worst pass; the per-point worst case is taken
-per pass (a point counts in pass r only if it is correct in pass r against every attack), and attacks keep
-trying a point until it is broken in every pass. Gradients are averaged over >= 10 EOT draws.
+accuracies are reported as the mean over the passes and the worst pass. Per-attack numbers are per pass;
+attacks keep trying a point until it is broken in every pass. The worst case commits ONE example per point
+(the clean image or an attack's example with the lowest EOT-averaged margin) and scores it over fresh
+passes (:mod:`bench.stochastic`). Gradients are averaged over >= 10 EOT draws.
+
+Entries with ``when = "masked"`` (a preset's ``masking_fallback``: BPDA, Square) run only in a chunk whose
+own-SG gradients were mostly dead (:mod:`bench.masking`); for white-box attacks on survivors the engine
+records which broken points had a live gradient under the attack's rule (``alive``, for flag 11).
 
 The model's mode, parameters' ``requires_grad`` and every neuron's rule are restored afterwards.
 """

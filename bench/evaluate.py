@@ -618,7 +618,8 @@ def evaluate(
         F.stochastic_without_eot(stochastic, eot),
         F.state_leak(adapter, probe[:8], probe[8:16] if len(probe) >= 16 else probe[:8].flip(0)),
         F.zero_gradients(merged.stats, own_attacks),
-        F.single_step_beats_iterative(standalone, kinds),
+        F.single_step_beats_iterative(standalone, kinds, {k: pass_accuracies(merged.mask_of([k]), merged.passes) for k in standalone}
+                                      if merged.passes > 1 else None),
         F.blackbox_beats_whitebox(merged, resolved),
         F.eps_monotonicity(sweep, eps, summary["robust_acc"]),
         F.sg_sensitivity(merged, resolved),

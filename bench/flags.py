@@ -124,15 +124,24 @@ def zero_gradients(stats: dict[str, dict[str, int]], own_attacks: list[str]) -> 
                 "(gradient masking or dead neurons)", {"share": bad / pts, "points": pts})
 
 
-def single_step_beats_iterative(standalone: dict[str, float], kinds: dict[str, str]) -> Flag | None:
-    """Flag 8: a single-step attack (FGSM) leaves lower accuracy than an iterative one run standalone."""
+def single_step_beats_iterative(standalone: dict[str, float], kinds: dict[str, str],
+                                per_pass: dict[str, list[float]] | None = None) -> Flag | None:
+    """Flag 8: a single-step attack (FGSM) leaves lower accuracy than an iterative one run standalone.
+
+    For a stochastic model both numbers are means over the scoring passes (EOT-averaged) and the margin is
+    ``max(0.2, spread_tolerance(per-pass accuracies of both))`` (:func:`bench.stochastic.spread_tolerance`)."""
     single = {k: v for k, v in standalone.items() if kinds.get(k) == "fgsm"}
     iterative = {k: v for k, v in standalone.items() if kinds.get(k) not in ("fgsm", None)}
     if not single or not iterative:
         return None
     s_name, s_acc = min(single.items(), key=lambda kv: kv[1])
     i_name, i_acc = min(iterative.items(), key=lambda kv: kv[1])
-    if s_acc >= i_acc - ATTACK_TOL:
+    tol = ATTACK_TOL
+    if per_pass and s_name in per_pass and i_name in per_pass:
+        from bench.stochastic import spread_tolerance
+
+        tol = max(tol, spread_tolerance(per_pass[s_name], per_pass[i_name]))
+    if s_acc >= i_acc - tol:
         return None
     return Flag(8, "single_step_beats_iterative", f"{s_name} ({s_acc:.2f}) beats {i_name} ({i_acc:.2f}): the iterative attack is "
                 "failing (masked or too small step)", {s_name: s_acc, i_name: i_acc})

@@ -162,6 +162,9 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False,
                 "grad_zero_share": _round(summ.get("grad_zero_share")),
                 "grad_l1": _round(summ.get("grad_l1_mean")),
                 "custom_code": bool(card.get("custom_code", False)),
+                # RobustBench's rule (bench/masking.py): dead gradients and no gradient-free attack at full
+                # strength -> shown, not ranked by its number
+                "unreliable": bool(r.get("reliability", {}).get("unreliable", False)),
                 "flags": " ".join(f"F{f['id']}" for f in flags),
                 "flag_details": json.dumps([{"id": f["id"], "key": f.get("key", ""), "message": f.get("message", "")} for f in flags]),
             }
@@ -171,10 +174,11 @@ def build_table(results: list[dict[str, Any]], include_subsets: bool = False,
     df = pd.DataFrame(rows)
     for col in ("matched_base_only", "matched_head_only"):  # counts, blank where there is no comparison
         df[col] = df[col].astype("Int64")
-    df = df.sort_values(GROUP_KEYS + ["robust_acc", "clean_acc", "model_id"], ascending=[True] * 6 + [False, False, True])
-    df["rank"] = df.groupby(GROUP_KEYS, sort=False).cumcount() + 1
+    df = df.sort_values(GROUP_KEYS + ["unreliable", "robust_acc", "clean_acc", "model_id"], ascending=[True] * 7 + [False, False, True])
+    ranks = df.groupby(GROUP_KEYS + ["unreliable"], sort=False).cumcount() + 1
+    df["rank"] = [("-" if u else int(k)) for u, k in zip(df["unreliable"], ranks)] if df["unreliable"].any() else ranks
     df = _seed_statistics(df)
-    return df[GROUP_KEYS + COLUMNS + ["matched_text", "flag_details"]].reset_index(drop=True)
+    return df[GROUP_KEYS + COLUMNS + ["matched_text", "flag_details", "unreliable"]].reset_index(drop=True)
 
 
 def _seed_statistics(df: pd.DataFrame) -> pd.DataFrame:
@@ -221,6 +225,8 @@ def seeds_cell(r: Any) -> str:
 
 def flag_markdown(r: Any, doc_link: str) -> str:
     parts = [f"[F{f['id']}]({doc_link})" for f in json.loads(r["flag_details"] or "[]")]
+    if r.get("unreliable", False):
+        parts.insert(0, f"[**unreliable, not ranked**]({doc_link})")
     if r["custom_code"]:
         parts.append("custom-code")
     return " ".join(parts) or "-"
@@ -294,6 +300,8 @@ def render_readme_block(df: pd.DataFrame) -> str:
 
 def render_csv(df: pd.DataFrame) -> str:
     out = df.drop(columns=["flag_details", "matched_text"], errors="ignore")
+    if "unreliable" in out and not out["unreliable"].any():  # the column appears once a result is unreliable
+        out = out.drop(columns=["unreliable"])
     return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 

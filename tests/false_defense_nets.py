@@ -38,11 +38,11 @@ class GaussianNoise(nn.Module):
 
 
 def build(kind: str = "plain", hidden: int = 64, levels: int = 2, sigma: float = 0.5, in_features: int = 64, num_classes: int = 10) -> nn.Module:
-    mods: list[nn.Module] = []
-    if kind in ("quant", "detach"):
-        mods.append(Quantize(levels, detach=kind == "detach"))
-    mods += [layer.Flatten(step_mode="m"), layer.Linear(in_features, hidden, step_mode="m")]
-    if kind == "noise":
-        mods.append(GaussianNoise(sigma))
-    mods += [neuron.LIFNode(tau=2.0, surrogate_function=surrogate.ATan(), step_mode="m"), layer.Linear(hidden, num_classes, step_mode="m")]
-    return nn.Sequential(*mods)
+    """Every kind has the same parameter names (the transforms sit in fixed slots), so one trained plain
+    net's weights load into each of them."""
+    front = Quantize(levels, detach=kind == "detach") if kind in ("quant", "detach") else nn.Identity()
+    noise = GaussianNoise(sigma) if kind == "noise" else nn.Identity()
+    return nn.Sequential(
+        front, layer.Flatten(step_mode="m"), layer.Linear(in_features, hidden, step_mode="m"), noise,
+        neuron.LIFNode(tau=2.0, surrogate_function=surrogate.ATan(), step_mode="m"), layer.Linear(hidden, num_classes, step_mode="m"),
+    )
