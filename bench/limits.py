@@ -8,7 +8,6 @@ is checked *before* the allocation it guards, and fails with one line (:class:`B
 
 from __future__ import annotations
 
-import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -110,7 +109,3 @@ def check_finite_weights(net: nn.Module, model_id: str) -> None:
         more = f" (+{len(bad) - 4} more)" if len(bad) > 4 else ""
         raise BenchError(f"model '{model_id}': weights hold NaN/inf in {', '.join(bad[:4])}{more}: "
                          "a checkpoint must have finite parameters and buffers")
-
-
-def finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
