@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -45,8 +46,6 @@ def test_commit_is_taken_once_and_shared_through_the_environment(repo, monkeypat
     assert P.git_commit() == head
     (repo / "code.py").write_text("x = 3\n")  # changed mid-run: the run's snapshot stays what it started with
     assert P.git_commit() == head and P.read_git_commit(repo) == head + "-dirty"
-    import os
-
     assert os.environ[P.COMMIT_ENV] == head  # what spawned worker processes inherit
 
 
