@@ -27,7 +27,7 @@ def test_eval_then_leaderboard_on_a_small_slice(tmp_path, monkeypatch, capsys):
     assert len(files) == 1
     res = json.loads(files[0].read_text())
     assert res["n_points"] == 40 and res["preset"] == "quick" and res["robust_acc"] <= res["clean_acc"]
-    assert set(res["per_attack"]) == {"fgsm-own", "pgd20-own", "pgd20-sigmoid4", "pgd20-rect1"}
+    assert set(res["per_attack"]) == {"fgsm-own", "pgd20-own", "pgd20-sigmoid4", "pgd20-rect1", "pgd20-own-twin", "pgd20-bpda-own", "square1000"}
 
     for k, v in env.items():  # the rest runs in-process (same code path, no interpreter start-up)
         monkeypatch.setenv(k, v)
