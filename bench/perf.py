@@ -202,10 +202,11 @@ def plain_loop_ratio(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, steps:
     """Floor with the plain autograd loop over the floor with the fused loop (:mod:`bench.fused_neuron`),
     interleaved batch by batch (ABBA); > 1 means the fused loop is faster.
 
-    Both loops first run ``warmup`` untimed batches: in a fresh process the plain loop is slower for its
-    first few dozen forward + backward passes (its many per-step autograd buffers), the fused loop much less
-    so, so a measurement without warm-up (as the standalone figures of 1.16-1.54 were) flatters the fused
-    loop, and one at the end of a long ``perf`` run (0.84-0.89 before this warm-up) is the steady state.
+    Both loops first run ``warmup`` untimed batches, so that neither pays a first-use cost inside the
+    timed rounds (inside ``perf`` the fused loop is warm from (a)-(c) and the plain loop was cold). The
+    ratio is noisy on a shared CPU: per-batch ratios of one process spread over 0.84-1.72 here
+    (docs/presets.md, "plain vs fused"), which covers both the 0.84-0.89 of earlier ``perf`` runs and the
+    1.16-1.54 measured standalone.
     """
     dev = next(model.parameters()).device
     plain = fused = 0.0
