@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--robust-model", default="pgd-at-mnist5k-s0",
                    help="(d) also on this robust zoo model: standard vs AutoAttack standard ('none' skips it)")
     p.add_argument("--robust-points", type=int, default=100,
-                   help="points for the robust model's (d) (AutoAttack costs about 10 s per robust point here)")
+                   help="points for the robust model's (d) (AutoAttack is the long part: every robust point gets its full budget)")
     _add_runtime_args(p)
 
     p = sub.add_parser("leaderboard", help="rebuild reports/leaderboard.{md,csv,html} and README's table from stored results (runs no model)")
