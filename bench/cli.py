@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="JSON output (default reports/perf.json)")
     p.add_argument("--skip-presets", action="store_true",
                    help="skip (d): quick, standard and AutoAttack standard evaluated from scratch on the same points (minutes)")
+    p.add_argument("--robust-model", default="pgd-at-mnist5k-s0",
+                   help="(d) also on this robust zoo model: standard vs AutoAttack standard ('none' skips it)")
+    p.add_argument("--robust-points", type=int, default=100,
+                   help="points for the robust model's (d) (AutoAttack is the long part: every robust point gets its full budget)")
     _add_runtime_args(p)
     _add_trust_arg(p)
 
@@ -332,6 +336,27 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preset_rows(pr: dict, model_id: str, points: int) -> list[tuple[str, str]]:
+    """(d)'s table rows for one model: each preset's wall time and accuracies, standard's time per attack
+    family (seconds from the stored per-attack stats), and AutoAttack vs standard (ratio, paired counts)."""
+    rows = []
+    for name, r in pr.items():
+        if isinstance(r, dict) and "wall_s" in r:
+            rows.append((f"(d) {model_id}, {points} points: `{name}` v{r['preset_version']} (batch {r['batch_size']}): wall, clean, robust",
+                         f"{r['wall_s']:.1f} s, {r['clean_acc']:.2f}, {r['robust_acc']:.2f}"))
+    fam = pr.get("standard", {}).get("family_seconds")
+    if fam:
+        top = sorted(fam.items(), key=lambda kv: -kv[1]["seconds"])
+        rows.append((f"(d) {model_id}: `standard` seconds per attack family (points attacked)",
+                     ", ".join(f"{k} {v['seconds']:.0f} ({v['attacked']})" for k, v in top)))
+    if "autoattack_over_standard_wall" in pr:
+        rows.append((f"(d) {model_id}: AutoAttack standard / our standard, wall time", f"{pr['autoattack_over_standard_wall']:.2f}x"))
+        pair = pr.get("standard_vs_autoattack", {})
+        rows.append((f"(d) {model_id}: robust acc ours minus AutoAttack (must be <= 0); robust only under ours / only under AutoAttack, McNemar p",
+                     f"{pr['standard_minus_autoattack_robust']:+.2f}; {pair.get('robust_only_first', '-')} / {pair.get('robust_only_second', '-')}, p = {pair.get('mcnemar_p', float('nan')):.2g}"))
+    return rows
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     from bench.config import load_config, reports_dir, resolve_preset, threat_model_config
     from bench.data import load_dataset
@@ -355,6 +380,12 @@ def cmd_perf(args: argparse.Namespace) -> int:
     fig["plain_over_fused_floor"] = plain_loop_ratio(model, test.x, test.y, args.steps, batch)
     if not args.skip_presets:
         fig["presets"] = run_preset_comparison(card, args.points, str(dev), args.batch_size)
+        if args.robust_model.lower() != "none":
+            rcard = get_card(args.robust_model)
+            fig["robust_model"] = {
+                "model_id": rcard.id, "points": min(args.robust_points, len(load_dataset(rcard.dataset).test)),
+                "presets": run_preset_comparison(rcard, args.robust_points, str(dev), args.batch_size, presets=("standard", "autoattack-standard")),
+            }
     rows = [
         ("(a) floor: fwd+bwd per point-iteration", f"{1e3 * fig['floor_s_per_point_iter']:.3f} ms"),
         (f"(b) our PGD-{args.steps}, every point every iteration (early stop off)", f"{1e3 * fig['pgd_full_s_per_point_iter']:.3f} ms"),
@@ -368,13 +399,10 @@ def cmd_perf(args: argparse.Namespace) -> int:
         ("(e) peak memory", f"{fig['peak_memory_mb']:.0f} MiB"),
         ("floor, plain autograd loop / fused loop", f"{fig['plain_over_fused_floor']:.2f}"),
     ]
-    for name, r in fig.get("presets", {}).items():
-        if isinstance(r, dict):
-            rows.append((f"(d) `{name}` v{r['preset_version']} (batch {r['batch_size']}): wall, clean, robust", f"{r['wall_s']:.1f} s, {r['clean_acc']:.2f}, {r['robust_acc']:.2f}"))
-    if "autoattack_over_standard_wall" in fig.get("presets", {}):
-        pr = fig["presets"]
-        rows.append(("(d) AutoAttack standard / our standard, wall time", f"{pr['autoattack_over_standard_wall']:.2f}x"))
-        rows.append(("(d) robust acc: ours minus AutoAttack (must be <= 0)", f"{pr['standard_minus_autoattack_robust']:+.2f}"))
+    rows += _preset_rows(fig.get("presets", {}), card.id, fig["points"])
+    if "robust_model" in fig:
+        rm = fig["robust_model"]
+        rows += _preset_rows(rm["presets"], rm["model_id"], rm["points"])
     print(f"| {card.id}, {fig['points']} points, batch {batch}, {fig['device']}, {fig['threads']} threads | |")
     print("|---|---|")
     for k, v in rows:

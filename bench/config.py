@@ -126,6 +126,8 @@ def resolve_preset(name: str, cfg: dict[str, Any] | None = None) -> dict[str, An
     }
     if fallback_cfg:
         resolved["masking_fallback"] = fallback_cfg
+    if "probe" in raw:  # the surrogate-sweep probe (bench/probe.py): which rules run on every point is hashed
+        resolved["probe"] = dict(raw["probe"])
     if "batch_size" in raw:  # a preset may fix its attack batch (PDSG and ASSG depend on it); then it is hashed
         b = raw["batch_size"]
         if not isinstance(b, int) or isinstance(b, bool) or b < 1:

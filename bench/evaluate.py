@@ -43,6 +43,7 @@ from bench.errors import BenchError
 from bench.io import atomic_write_json
 from bench.masking import own_gradient_attacks, reliability
 from bench.stochastic import pass_accuracies, spread_tolerance
+from bench.probe import check_probe, probe_for_run
 from bench.provenance import provenance
 from models_zoo.cards import ModelCard
 from models_zoo.zoo import load_model
@@ -345,6 +346,7 @@ def validate_attacks(resolved: dict[str, Any]) -> None:
         if spec.get("tune"):
             check_tune(spec)
         seen.append(spec["name"])
+    check_probe(resolved)
 
 
 def eps_sweep_config(cfg: dict[str, Any], preset: str, tm: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any] | None:
@@ -560,6 +562,8 @@ def evaluate(
     tuned, earlier_seconds = _tune_all(adapter, resolved, test, eps, batch_size, seed, partial, progress)
     resumed_chunks = 0
     specs = _run_specs(resolved, tuned)
+    specs, probed, probe_earlier = probe_for_run(adapter, resolved, specs, test, eps, batch_size, seed, partial, progress)
+    earlier_seconds += probe_earlier
     n_chunks = math.ceil(n / chunk_size)
     if chunks is not None:  # a shard (bench/shard.py): compute these chunks into the partial folder, no result
         bad = [c for c in chunks if not 0 <= c < n_chunks]
@@ -649,6 +653,7 @@ def evaluate(
         "stochastic": stochastic,
         **summary,
         "tuning": tuned,
+        "probe": probed,
         "eps_sweep": sweep,
         "eps0_check": eps0,
         "flags": flags,

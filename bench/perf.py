@@ -137,42 +137,85 @@ def run_perf(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, st
     }
 
 
+def family_seconds(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Where a preset's time went: per attack family, the seconds stored in the result's per-attack stats
+    (``ms``, the attack's perturb + re-score time summed over chunks) and the points it attacked."""
+    out: dict[str, dict[str, Any]] = {}
+    for fam, f in (result.get("families") or {}).items():
+        attacked = sum(int(result["per_attack"][m]["stats"].get("attacked", 0)) for m in f["attacks"])
+        out[fam] = {"seconds": float(f.get("seconds", 0.0)), "attacked": attacked, "n_broken": int(f.get("n_broken", 0))}
+    return out
+
+
+def paired_robust(points_a: Any, points_b: Any) -> dict[str, Any]:
+    """Per-point worst case of two evaluations of the same points (points CSVs, joined on ``index``):
+    points robust only under a, only under b, and the exact two-sided McNemar p-value."""
+    import pandas as pd
+
+    from bench.compare import mcnemar_exact
+
+    a, b = pd.read_csv(points_a), pd.read_csv(points_b)
+    m = a[["index", "robust"]].merge(b[["index", "robust"]], on="index", suffixes=("_a", "_b"))
+    only_a, only_b, p = mcnemar_exact(m["robust_a"].to_numpy(bool), m["robust_b"].to_numpy(bool))
+    return {"points": int(len(m)), "robust_only_first": int(only_a), "robust_only_second": int(only_b), "mcnemar_p": float(p)}
+
+
 def run_preset_comparison(card: Any, points: int, device: str, batch_size: int | None, presets: tuple[str, ...] = ("quick", "standard", "autoattack-standard")) -> dict[str, Any]:
     """(d): each preset evaluated from scratch on the same ``points`` (fresh results folder, nothing reused).
 
     Returns per preset its wall time (tuning, cascade, flags: what ``snnbench eval`` costs), clean and
-    robust accuracy, and the ratios ``autoattack-standard / standard`` (wall time) and the robust-accuracy
-    difference ``standard - autoattack`` (must not be positive: our preset must be at least as strong).
-    ``batch_size=None`` runs every preset at its own batch size (``standard`` and ``autoattack-standard``
-    declare the same one, so their wall times compare like with like).
+    robust accuracy and the seconds per attack family (from the stored per-attack stats), and the ratios
+    ``autoattack-standard / standard`` (wall time) and the robust-accuracy difference
+    ``standard - autoattack`` (must not be positive: our preset must be at least as strong), with the
+    paired per-point counts (``standard_vs_autoattack``: robust only under standard / only under
+    AutoAttack, McNemar p). ``batch_size=None`` runs every preset at its own batch size (``standard`` and
+    ``autoattack-standard`` declare the same one, so their wall times compare like with like).
     """
     import tempfile
 
     from bench.evaluate import evaluate
 
     out: dict[str, Any] = {}
+    csv: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="snnbench-perf-") as tmp:
         for name in presets:
             t0 = time.perf_counter()
-            result, _, _ = evaluate(card, preset=name, limit=points, device=device, batch_size=batch_size, results_root=tmp, force=True)
+            result, path, _ = evaluate(card, preset=name, limit=points, device=device, batch_size=batch_size, results_root=tmp, force=True)
             out[name] = {
                 "wall_s": time.perf_counter() - t0,
                 "clean_acc": result["clean_acc"],
                 "robust_acc": result["robust_acc"],
                 "preset_version": result["preset_version"],
                 "batch_size": result["provenance"]["batch_size"],
+                "family_seconds": family_seconds(result),
             }
+            csv[name] = path.with_suffix(".points.csv")
+        if "standard" in out and "autoattack-standard" in out:
+            out["standard_vs_autoattack"] = paired_robust(csv["standard"], csv["autoattack-standard"])
     if "standard" in out and "autoattack-standard" in out:
         out["autoattack_over_standard_wall"] = out["autoattack-standard"]["wall_s"] / out["standard"]["wall_s"]
         out["standard_minus_autoattack_robust"] = out["standard"]["robust_acc"] - out["autoattack-standard"]["robust_acc"]
     return out
 
 
-def plain_loop_ratio(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int) -> float:
+def plain_loop_ratio(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int, warmup: int = 2) -> float:
     """Floor with the plain autograd loop over the floor with the fused loop (:mod:`bench.fused_neuron`),
-    interleaved batch by batch; > 1 means the fused loop is faster."""
+    interleaved batch by batch (ABBA); > 1 means the fused loop is faster.
+
+    Both loops first run ``warmup`` untimed batches, so that neither pays a first-use cost inside the
+    timed rounds (inside ``perf`` the fused loop is warm from (a)-(c) and the plain loop was cold). The
+    ratio is noisy on a shared CPU: per-batch ratios of one process spread over 0.84-1.72 here
+    (docs/presets.md, "plain vs fused"), which covers both the 0.84-0.89 of earlier ``perf`` runs and the
+    1.16-1.54 measured standalone.
+    """
     dev = next(model.parameters()).device
     plain = fused = 0.0
+    xw, yw = x[:batch_size].to(dev), y[:batch_size].to(dev)
+    for _ in range(max(0, int(warmup))):
+        for use_fused in (False, True):
+            for n in model.neurons:
+                n.fused = use_fused
+            _floor_batch(model, xw, yw, steps)
     for bi, i in enumerate(range(0, len(y), batch_size)):
         xb, yb = x[i : i + batch_size].to(dev), y[i : i + batch_size].to(dev)
         order = [False, True] if bi % 2 == 0 else [True, False]

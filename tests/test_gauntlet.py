@@ -250,7 +250,8 @@ def test_standard_and_full_presets_contain_the_spec_gauntlet():
         validate_attacks(p)
         by = {a["name"]: a for a in p["attacks"]}
         assert by["apgd-ce-own"]["attack"] == "apgd-ce" and by["apgd-ce-own"]["steps"] == 100
-        assert by["apgd-t-own"]["targets"] == 3 and by["apgd-t-own"]["steps"] == 100
+        # standard v4: the runner-up target only (docs/presets.md); full keeps 3
+        assert by["apgd-t-own"]["targets"] == (1 if p is std else 3) and by["apgd-t-own"]["steps"] == 100
         rules = {a["rule"] for a in p["attacks"]}
         sweep = {f"atan:alpha={a}" for a in (2, 4, 8, 16)} | {f"triangle:gamma={g}" for g in (0.25, 0.5, 1, 2)}
         sweep |= {f"rectangle:gamma={g}" for g in (0.5, 1, 2)} | {"sigmoid:alpha=4", "straight-through"}
@@ -261,6 +262,10 @@ def test_standard_and_full_presets_contain_the_spec_gauntlet():
         kinds = {a["attack"] for a in p["attacks"]}
         assert {"square", "transfer", "noise"} <= kinds
         assert {a.get("source") for a in p["attacks"] if a["attack"] == "transfer"} == {"ann-twin", "auto"}
+    # v4: every attacker rule is probed, the best 3 run on every point, the rest on every 10th
+    probe = std["probe"]
+    assert set(probe["attacks"]) == {a["name"] for a in std["attacks"] if a["rule"] not in ("own", "assg") and a["attack"] == "pgd"}
+    assert probe["keep"] == 3 and probe["others_subset_every"] == 10
     names_std = [a["name"] for a in std["attacks"]]
     assert set(names_std) - {"square500"} <= {a["name"] for a in full["attacks"]}
     assert {"autoattack", "spsa"} <= {a["attack"] for a in full["attacks"]}
