@@ -28,7 +28,7 @@ from attacks.backward_rules import BackwardRule, parse_rule
 from bench.errors import BenchError
 from bench.neurons import RecordMode, SpikingNeuron, instrument
 
-ENCODERS = ("direct", "poisson")
+ENCODERS = ("direct", "poisson", "phase")
 
 
 class SNNAdapter(nn.Module):
@@ -72,6 +72,12 @@ class SNNAdapter(nn.Module):
         self.own_rule: BackwardRule = self.neurons[0].rule
         self._generator: torch.Generator | None = None
         self._stochastic_detected: bool | None = None
+        #: the phase encoder (Luu's weighted phase coding, bench/phase_encoder.py) when encoder == "phase"
+        self.input_encoder: nn.Module | None = None
+        if encoder == "phase":
+            from bench.phase_encoder import PhaseEncoder
+
+            self.input_encoder = PhaseEncoder(self.time_steps)
 
     # -- forward -------------------------------------------------------------------------------
     def reseed(self, seed: int | None = None) -> None:
@@ -90,6 +96,8 @@ class SNNAdapter(nn.Module):
         """[N, C, H, W] in [0, 1] -> [T, N, C, H, W] input sequence."""
         if self.encoder == "direct":
             return x.unsqueeze(0).expand(self.time_steps, *x.shape)
+        if self.input_encoder is not None:
+            return self.input_encoder(x)
         u = torch.rand((self.time_steps, *x.shape), generator=self._rng(x.device), device=x.device, dtype=x.dtype)
         spikes = (u < x.unsqueeze(0)).to(x.dtype)
         xs = x.unsqueeze(0).expand_as(spikes)
@@ -113,7 +121,7 @@ class SNNAdapter(nn.Module):
     # -- properties ----------------------------------------------------------------------------
     @property
     def declared_stochastic(self) -> bool:
-        return self.encoder != "direct"
+        return self.encoder == "poisson"
 
     @torch.no_grad()
     def detect_stochastic(self, x: torch.Tensor, repeats: int = 5) -> bool:

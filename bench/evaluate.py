@@ -42,6 +42,7 @@ from bench.engine import (
 from bench.errors import BenchError
 from bench.io import atomic_write_json, atomic_write_text
 from bench.provenance import provenance
+from bench.spike_domain import check_preset_threat_model, spike_domain_config, to_spike_domain
 from models_zoo.cards import ModelCard
 from models_zoo.zoo import load_model
 
@@ -416,6 +417,10 @@ def evaluate(
         config["batch_size"] = batch_size
     if sweep_cfg:
         config["eps_sweep"] = sweep_cfg
+    check_preset_threat_model(resolved, threat_model)
+    spike_cfg = spike_domain_config(tm)  # paper-luu's spike-domain threat model (bench/spike_domain.py)
+    if spike_cfg:
+        config["spike_domain"] = spike_cfg
     if ".py:" in card.architecture:  # submitter code (bench/custom_arch.py): a stored result is valid only for this code
         from bench.custom_arch import code_path, code_sha256
 
@@ -435,6 +440,8 @@ def evaluate(
 
     t_start = time.time()
     adapter = load_model(card, dev, seed=seed)
+    if spike_cfg:  # attacks perturb the encoded spike tensor: swap in the spike-domain model and test split
+        adapter, test = to_spike_domain(adapter, test, spike_cfg)
     stochastic = adapter.detect_stochastic(test.x[: min(16, n)].to(dev))
     context = {"model_id": card.id, "dataset": card.dataset}
 

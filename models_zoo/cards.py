@@ -41,6 +41,8 @@ _TOP_LEVEL: dict[str, tuple[tuple[type, ...], bool]] = {
     "training_surrogate": ((dict,), True),
     "training": ((dict,), True),
     "notes": ((str,), False),
+    # zoo id of the matched baseline (same seed, differing only in the defense's knob; issue 13)
+    "matched_baseline": ((str,), False),
 }
 _NEURON: dict[str, tuple[tuple[type, ...], bool]] = {
     "type": ((str,), True),
@@ -141,8 +143,11 @@ def validate_card_data(data: dict[str, Any], where: str = "card") -> None:
         raise BenchError(f"{where}: size_bytes must be positive")
     if data["time_steps"] < 1:
         raise BenchError(f"{where}: time_steps must be >= 1")
-    if data["encoder"] not in ("direct", "poisson"):
-        raise BenchError(f"{where}: encoder must be 'direct' or 'poisson', got '{data['encoder']}'")
+    if data["encoder"] not in ("direct", "poisson", "phase"):
+        raise BenchError(f"{where}: encoder must be 'direct', 'poisson' or 'phase', got '{data['encoder']}'")
+    mb = data.get("matched_baseline")
+    if mb is not None and (not _ID_RE.match(mb) or mb == data["id"]):
+        raise BenchError(f"{where}: matched_baseline '{mb}' must be the zoo id of another model (lowercase id, not the card's own)")
     if data.get("step_mode", "m") not in ("m", "s"):
         raise BenchError(f"{where}: step_mode must be 'm' or 's'")
     if not 0.0 <= float(data["claimed_clean_acc"]) <= 100.0:
