@@ -21,7 +21,8 @@ here (``mpd-sgr`` -> ``baseline-e10``, ``sr`` and ``pgd-at`` -> ``baseline-e6``,
 * ``pgd-at-dlif`` / ``pgd-at+rssnn-pgd``: RSSNN's AT mode with multi-step PGD instead of RFGSM (the old
   ``pgd-at+rssnn``, single-step RFGSM at eps 0.2, overfits catastrophically: models_zoo/SWEEPS.md). Both
   use the RSSNN code's AT loss 0.5 CE(clean) + 0.5 CE(adv) on PGD-3 examples (eps 0.2, step eps/2, random
-  start, own SG, eval mode); ``pgd-at+rssnn-pgd`` adds rho * MS-MPPD (rho 1), ``pgd-at-dlif`` has rho = 0.
+  start, own SG, eval mode), 3 epochs (CPU budget); ``pgd-at+rssnn-pgd`` adds rho * MS-MPPD (rho 1), ``pgd-at-dlif``
+  has rho = 0.
 * ``luu-sew-max`` / ``luu-sew-avg``: Luu (arXiv 2509.23762) as the code builds it (luutn2002/grad-obf-snn):
   weighted phase encoder (K = 8 bit planes of pixel/256, T = 10, detached input), a small SEW-ResNet
   (:func:`models_zoo.sew.sew_small`), IF + atan alpha 2, detach_reset, stem pooling after the stem's neuron;
@@ -104,13 +105,14 @@ _reg("baseline-dlif", "baseline-dlif", BPTT + ", DLIF neurons of RSSNN", dlif_ce
      "Matched DLIF baseline of rssnn: DLIF tau 0.99 with learnable per-step gains, hard reset, triangle SG 1, T 4, "
      "weight decay 5e-4, 8 epochs; plain CE = the RSSNN loss with rho = 0 and kappa = 1 (no perturbation term).", None)
 _reg("pgd-at-dlif", "pgd-at-dlif", "Madry et al. (ICLR 2018) PGD-AT in the RSSNN code's AT form (alpha = rho = 0)",
-     _d.rssnn_loss, {**RSSNN_DEFAULTS, **AT3_DEFAULTS, "rssnn_perturbation": "pgd", "rssnn_rho": 0.0, "epochs": 6},
+     _d.rssnn_loss, {**RSSNN_DEFAULTS, **AT3_DEFAULTS, "rssnn_perturbation": "pgd", "rssnn_rho": 0.0, "epochs": 3},
      "Matched AT baseline of pgd-at+rssnn-pgd: 0.5 CE(clean) + 0.5 CE(PGD-3, eps 0.2, step eps/2, random start, own "
-     "SG, eval mode) on the DLIF network, rho = 0.", None)
+     "SG, eval mode) on the DLIF network, rho = 0; 3 epochs (CPU budget).", None)
 _reg("pgd-at+rssnn-pgd", "pgd-at+rssnn-pgd", "Ding et al. (ICML 2024) RSSNN in its AT mode, with multi-step PGD examples",
-     _d.rssnn_loss, {**RSSNN_DEFAULTS, **AT3_DEFAULTS, "rssnn_perturbation": "pgd", "epochs": 6},
+     _d.rssnn_loss, {**RSSNN_DEFAULTS, **AT3_DEFAULTS, "rssnn_perturbation": "pgd", "epochs": 3},
      "RSSNN AT mode with PGD-3 (eps 0.2, step eps/2, random start) instead of the code's RFGSM (single-step RFGSM at "
-     "eps 0.2 overfits catastrophically on MNIST: the old pgd-at+rssnn): 0.5 CE(clean) + 0.5 CE(adv) + 1.0 MS-MPPD.",
+     "eps 0.2 overfits catastrophically on MNIST: the old pgd-at+rssnn): 0.5 CE(clean) + 0.5 CE(adv) + 1.0 MS-MPPD; "
+     "3 epochs (CPU budget).",
      "pgd-at-dlif")
 
 # -- Luu: phase encoder + SEW net, max vs avg stem pooling -------------------------------------------------
