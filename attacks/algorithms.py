@@ -317,3 +317,4 @@ def make_attack(spec: dict[str, Any], context: dict[str, Any] | None = None) -> 
 # register themselves on import.
 from attacks import gauntlet_attacks as _gauntlet_attacks  # noqa: E402,F401
 from attacks import transfer as _transfer  # noqa: E402,F401
+from attacks import paper_attacks as _paper_attacks  # noqa: E402,F401  (pgd-last: the papers' PGD, issue 13)

@@ -42,7 +42,7 @@ from attacks.backward_rules import BackwardRule, parse_rule
 from bench.errors import BenchError
 from bench.neurons import RecordMode, SpikingNeuron, instrument
 
-ENCODERS = ("direct", "poisson")
+ENCODERS = ("direct", "poisson", "phase")
 IO_CONTRACTS = ("time-major", "image")
 _HOW_TO_DECLARE = (
     'declare io_contract = "time-major" (forward maps [T, N, C, H, W] to [T, N, K]; the adapter encodes and '
@@ -102,6 +102,12 @@ class SNNAdapter(nn.Module):
         self.own_rule: BackwardRule = self.neurons[0].rule
         self._generator: torch.Generator | None = None
         self._stochastic_detected: bool | None = None
+        #: the phase encoder (Luu's weighted phase coding, bench/phase_encoder.py) when encoder == "phase"
+        self.input_encoder: nn.Module | None = None
+        if encoder == "phase":
+            from bench.phase_encoder import PhaseEncoder
+
+            self.input_encoder = PhaseEncoder(self.time_steps)
 
     # -- forward -------------------------------------------------------------------------------
     def reseed(self, seed: int | None = None) -> None:
@@ -122,6 +128,8 @@ class SNNAdapter(nn.Module):
             raise BenchError("time_steps is unknown: pass T to the adapter to encode images over time")
         if self.encoder == "direct":
             return x.unsqueeze(0).expand(self.time_steps, *x.shape)
+        if self.input_encoder is not None:
+            return self.input_encoder(x)
         u = torch.rand((self.time_steps, *x.shape), generator=self._rng(x.device), device=x.device, dtype=x.dtype)
         spikes = (u < x.unsqueeze(0)).to(x.dtype)
         xs = x.unsqueeze(0).expand_as(spikes)
@@ -260,7 +268,7 @@ class SNNAdapter(nn.Module):
     # -- properties ----------------------------------------------------------------------------
     @property
     def declared_stochastic(self) -> bool:
-        return self.encoder != "direct"
+        return self.encoder == "poisson"
 
     @torch.no_grad()
     def detect_stochastic(self, x: torch.Tensor, repeats: int = 5) -> bool:

@@ -133,6 +133,8 @@ def resolve_preset(name: str, cfg: dict[str, Any] | None = None) -> dict[str, An
         if not isinstance(b, int) or isinstance(b, bool) or b < 1:
             raise BenchError(f"preset '{name}': batch_size must be a positive integer, got {b!r}")
         resolved["batch_size"] = b
+    if "threat_model" in raw:  # a preset made for one threat model (paper-luu: spike-Linf); evaluate checks it
+        resolved["threat_model"] = str(raw["threat_model"])
     return resolved
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from bench.errors import BenchError
 
 #: keys a ``[presets.<name>]`` table may have (add one here when the engine learns a new preset key)
-PRESET_KEYS = {"version", "description", "attacks", "own_sg_attack", "batch_size", "eps_sweep", "masking_fallback", "probe"}
+PRESET_KEYS = {"version", "description", "attacks", "own_sg_attack", "batch_size", "eps_sweep", "masking_fallback", "probe", "threat_model"}
 EPS_SWEEP_KEYS = {"attacks", "points", "extra_eps"}
 #: keys of ``[presets.<name>.masking_fallback]`` (bench/masking.py)
 MASKING_FALLBACK_KEYS = {"zero_grad_share", "full_strength_queries", "attacks"}

@@ -45,6 +45,7 @@ from bench.masking import own_gradient_attacks, reliability
 from bench.stochastic import pass_accuracies, spread_tolerance
 from bench.probe import check_probe, probe_for_run
 from bench.provenance import provenance
+from bench.spike_domain import check_preset_threat_model, spike_domain_config, to_spike_domain
 from models_zoo.cards import ModelCard
 from models_zoo.zoo import load_model
 
@@ -529,6 +530,10 @@ def evaluate(
         config["batch_size"] = batch_size
     if sweep_cfg:
         config["eps_sweep"] = sweep_cfg
+    check_preset_threat_model(resolved, threat_model)
+    spike_cfg = spike_domain_config(tm)  # paper-luu's spike-domain threat model (bench/spike_domain.py)
+    if spike_cfg:
+        config["spike_domain"] = spike_cfg
     if ".py:" in card.architecture:  # submitter code (bench/custom_arch.py): a stored result is valid only for this code
         from bench.custom_arch import code_path, code_sha256
 
@@ -551,6 +556,8 @@ def evaluate(
         adapter.check_contract(ds.test.x[:16].to(dev))
     except BenchError as e:
         raise BenchError(f"model '{card.id}': {e}") from None
+    if spike_cfg:  # attacks perturb the encoded spike tensor: swap in the spike-domain model and test split
+        adapter, test = to_spike_domain(adapter, test, spike_cfg)
     stochastic = adapter.detect_stochastic(test.x[: min(16, n)].to(dev))
     context = {"model_id": card.id, "dataset": card.dataset}
 

@@ -302,3 +302,5 @@ def build_architecture(name: str, **kwargs: Any) -> nn.Module:
         return ARCHITECTURES[name](**kwargs)
     except TypeError as e:
         raise BenchError(f"architecture '{name}' does not accept these arguments: {e}") from None
+
+from models_zoo import sew as _sew  # noqa: E402,F401  (registers sew_small: Luu's SEW net, issue 13)

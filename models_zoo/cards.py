@@ -168,8 +168,11 @@ def validate_card_data(data: dict[str, Any], where: str = "card") -> None:
     check_card_numbers(data, where)
     if data.get("threat_model", "Linf") != "Linf":
         raise BenchError(f"{where}: threat_model = '{data['threat_model']}' is not implemented: only 'Linf' is (remove the field or set it to 'Linf')")
-    if data["encoder"] not in ("direct", "poisson"):
-        raise BenchError(f"{where}: encoder must be 'direct' or 'poisson', got '{data['encoder']}'")
+    if data["encoder"] not in ("direct", "poisson", "phase"):
+        raise BenchError(f"{where}: encoder must be 'direct', 'poisson' or 'phase', got '{data['encoder']}'")
+    mb = data.get("matched_baseline")
+    if mb is not None and (not _ID_RE.match(mb) or mb == data["id"]):
+        raise BenchError(f"{where}: matched_baseline '{mb}' must be the zoo id of another model (lowercase id, not the card's own)")
     if data.get("step_mode", "m") not in ("m", "s"):
         raise BenchError(f"{where}: step_mode must be 'm' or 's'")
     if data.get("io_contract", "time-major") not in ("time-major", "image"):

@@ -52,6 +52,9 @@ class Recipe:
     zoo: bool = True
     #: optional hook ``adapt(cfg, dataset) -> cfg`` for settings that depend on the data set (normalisation)
     adapt: Callable[[dict[str, Any], str], dict[str, Any]] | None = None
+    #: the recipe of the matched baseline (same model and budget, without the defense's knob; issue 13):
+    #: the card records its zoo id of the same seed as ``matched_baseline``
+    matched_baseline: str | None = None
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         cfg = {**COMMON_DEFAULTS, **self.defaults}
@@ -284,3 +287,4 @@ register_recipe(
 )
 
 from models_zoo import paper_presets as _paper_presets  # noqa: E402,F401  (registers the *-cifar-* presets)
+from models_zoo import recipes_matched as _recipes_matched  # noqa: E402,F401  (matched baselines, issue 13)

@@ -84,7 +84,7 @@ def card_data(recipe_name: str, dataset: str, seed: int, cfg: dict[str, Any], nu
     for k, v in cfg.items():
         if k not in ("architecture", "architecture_args", "neuron", "surrogate", "time_steps", "encoder"):
             training[k] = v
-    return {
+    data = {
         "id": model_id,
         "family": recipe.family,
         "paper": recipe.paper,
@@ -105,6 +105,9 @@ def card_data(recipe_name: str, dataset: str, seed: int, cfg: dict[str, Any], nu
         "training_surrogate": {"family": cfg["surrogate"]["family"], "width": float(cfg["surrogate"]["width"])},
         "training": training,
     }
+    if recipe.matched_baseline:
+        data["matched_baseline"] = f"{recipe.matched_baseline}-{dataset}-s{seed}"
+    return data
 
 
 def train(

@@ -25,6 +25,15 @@ class Validation:
 
 def validate_card(card: ModelCard, device: str = "cpu", check_accuracy: bool = True) -> Validation:
     """Run every check on one (already schema-validated) card; never raises for a failing model."""
+    mb = card.data.get("matched_baseline")
+    if mb is not None:
+        from models_zoo.zoo import cards_dir, list_cards
+
+        known = {c.id for c in list_cards()}
+        if card.path is not None and card.path.parent != cards_dir():  # a card outside the zoo (a sweep point)
+            known |= {c.id for c in list_cards(card.path.parent)}
+        if mb not in known:
+            return Validation(card.id, False, f"matched_baseline '{mb}' is not a zoo id: train it (snnbench train) or fix the card")
     try:
         model = load_model(card, device)
     except BenchError as e:

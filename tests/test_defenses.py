@@ -147,7 +147,10 @@ def test_rssnn_penalty_reads_the_last_spiking_layers_input():
     assert d.ms_mppd_penalty(current - again, 0.99).item() == 0.0  # same input, no perturbation energy
 
 
-ZOO_RECIPES = ["baseline", "sr", "mpd-sgr", "rssnn", "sparse-arch-max", "sparse-arch-avg", "pgd-at", "pgd-at+sr", "pgd-at+mpd-sgr", "pgd-at+rssnn"]
+ZOO_RECIPES = ["baseline", "sr", "mpd-sgr", "rssnn", "sparse-arch-max", "sparse-arch-avg", "pgd-at", "pgd-at+sr", "pgd-at+mpd-sgr", "pgd-at+rssnn",
+               # issue 13: matched baselines and the defenses as their papers' code builds them
+               "baseline-e6", "baseline-e10", "baseline-if", "sr-if", "baseline-dlif", "pgd-at-dlif", "pgd-at+rssnn-pgd",
+               "luu-sew-max", "luu-sew-avg"]
 
 
 def test_the_zoo_lists_every_recipe():
