@@ -135,8 +135,9 @@ def _input_gradients(model: Any, x: torch.Tensor, y: torch.Tensor, batch_size: i
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].clone().requires_grad_(True)
             loss = F.cross_entropy(model(xb), y[i : i + batch_size], reduction="sum")
-            (g,) = torch.autograd.grad(loss, xb)
-            grads.append(g.detach())
+            # a forward that detaches its input (a phase encoder) has no graph: every input gradient is zero
+            g = torch.autograd.grad(loss, xb, allow_unused=True)[0] if loss.requires_grad else None
+            grads.append(torch.zeros_like(xb) if g is None else g.detach())
     return torch.cat(grads)
 
 

@@ -87,8 +87,9 @@ def gradient_alive(model: Any, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Te
             both = torch.cat([x[sl], x_adv[sl]]).detach().requires_grad_(True)
             with torch.enable_grad():
                 loss = F.cross_entropy(model(both), torch.cat([y[sl], y[sl]]), reduction="sum")
-                (g,) = torch.autograd.grad(loss, both)
-            flat = g.flatten(1)
+                # a forward that detaches its input (a phase encoder, a quantizer) has no graph: zero gradient
+                g = torch.autograd.grad(loss, both, allow_unused=True)[0] if loss.requires_grad else None
+            flat = (torch.zeros_like(both) if g is None else g).flatten(1)
             alive = torch.isfinite(flat).all(1) & (flat != 0).any(1)
             k = len(y[sl])
             out[sl] = (alive[:k] | alive[k:]).cpu().numpy()

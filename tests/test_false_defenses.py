@@ -30,19 +30,34 @@ LIMIT = 40
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """These tiny nets run ~10x slower on 2 threads when the other core is busy (thread hand-offs)."""
+    """These tiny nets run ~10x slower on 2 threads when the other core is busy (thread hand-offs). The
+    nets are custom code written by this test: importing them is trusted (what ``--trust-code`` allows)."""
+    from bench.custom_arch import trust_code
+
     old = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with trust_code():
+        yield
     torch.set_num_threads(old)
 
 
 def _train(tmp, kind: str, **args):
+    """Train in ``tmp/kind``; the card is rewritten beside the code (``tmp/false_defense_nets.py``, copied
+    there): a card's code and checkpoint must lie inside its own folder (issue 12)."""
+    import shutil
+
     from models_zoo.training import train
 
-    return train("baseline", "digits", seed=0, out_dir=tmp / kind, progress=False,
-                 overrides={"architecture": f"{NETS}:build", "architecture_args": {"kind": kind, "hidden": 64, **args},
-                            "epochs": 4, "lr": 5e-3})
+    code = tmp / NETS.name
+    shutil.copyfile(NETS, code)
+    trained = train("baseline", "digits", seed=0, out_dir=tmp / kind, progress=False,
+                    overrides={"architecture": f"{code}:build", "architecture_args": {"kind": kind, "hidden": 64, **args},
+                               "epochs": 4, "lr": 5e-3})
+    data = dict(trained.data, architecture=f"{NETS.name}:build",
+                checkpoint=str(trained.checkpoint_path.resolve().relative_to(tmp.resolve())))
+    f = tmp / f"{kind}.toml"
+    f.write_text(card_to_toml(data))
+    return load_card(f)
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +74,7 @@ def fd_cards(tmp_path_factory):
         "steep": {"training_surrogate": {"family": "rectangle", "width": 0.02}},
     }
     for name, change in variants.items():
-        data = dict(plain.data, id=f"{name}-digits-s0", checkpoint=str(plain.checkpoint_path), **change)
+        data = dict(plain.data, id=f"{name}-digits-s0", **change)
         f = tmp / f"{name}.toml"
         f.write_text(card_to_toml(data))
         cards[name] = load_card(f)
