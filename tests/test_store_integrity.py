@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.config import PROJECT_ROOT
+from bench.config import PROJECT_ROOT, resolve_preset
 from bench.errors import BenchError
 from bench.evaluate import evaluate, result_stem
 from bench.store import read_points, read_sealed, write_sealed
@@ -49,7 +49,7 @@ def test_seed_and_exact_eps_never_share_a_file(digits_card, store):
     r7, p7, _ = evaluate(digits_card, **{**KW, "seed": 7})
     re, pe, _ = evaluate(digits_card, **{**KW, "eps": 0.0500001})
     assert len({p0, p7, pe}) == 3 and p7.name.endswith("_s7.json") and "eps0.0500001_" in pe.name
-    assert p0.name == "quick-v1_Linf_eps0.05_n10.json"  # the default configuration keeps today's name
+    assert p0.name == f"quick-v{resolve_preset('quick')['version']}_Linf_eps0.05_n10.json"  # the default configuration keeps today's name
     after = snapshot(store)
     assert {k: v for k, v in after.items() if k in before} == before, "the seed-0 / eps-0.05 files changed"
     assert r7["config"]["seed"] == 7 and re["eps"] == 0.0500001
