@@ -232,10 +232,18 @@ def flag_markdown(r: Any, doc_link: str) -> str:
     return " ".join(parts) or "-"
 
 
+def _group_order(key: tuple) -> tuple:
+    """Tables in reading order: the benchmark's own gauntlet presets before the papers' protocols
+    (``paper-*``), then by data set, threat model, eps, preset, version and points."""
+    preset = str(key[GROUP_KEYS.index("preset")])
+    return (preset.startswith("paper-"), *key)
+
+
 def markdown_tables(df: pd.DataFrame, heading: str = "##", doc_link: str = "../" + FLAGS_DOC) -> list[str]:
     """The ranked tables as Markdown lines, one table per comparable group."""
     lines: list[str] = []
-    for key, g in df.groupby(GROUP_KEYS, sort=True):
+    groups = sorted(df.groupby(GROUP_KEYS, sort=True), key=lambda kg: _group_order(kg[0]))
+    for key, g in groups:
         lines += [f"{heading} {group_title(key)}", ""]
         lines.append(
             "| # | model | family | paper | T | neuron | train SG | clean | own-SG robust | worst-case robust | gap | 95% CI "

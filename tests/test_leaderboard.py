@@ -120,3 +120,13 @@ def test_committed_results_never_put_the_worst_case_above_any_attack():
         for fam in (r.get("families") or {}).values():
             assert r["robust_acc"] <= fam["robust_acc_given"] + 1e-9, r["model_id"]
         assert r["robust_acc"] <= r["clean_acc"]
+
+
+def test_gauntlet_preset_tables_come_before_paper_protocol_tables():
+    """README's block opens with the benchmark's own presets; the papers' protocols follow (issue 13)."""
+    from bench.leaderboard import _group_order
+
+    keys = [("mnist5k", "Linf", 0.05, "paper-mpd-sgr", 1, 1000), ("mnist5k", "Linf", 0.2, "quick", 2, 1000),
+            ("mnist5k", "Linf", 0.1, "standard", 5, 100)]
+    ordered = sorted(keys, key=_group_order)
+    assert [k[3] for k in ordered] == ["standard", "quick", "paper-mpd-sgr"]
