@@ -91,21 +91,7 @@ def stochastic_without_eot(stochastic: bool, eot_draws: dict[str, int]) -> Flag 
 def state_leak(model: SNNAdapter, x: torch.Tensor, other: torch.Tensor) -> Flag | None:
     """Flag 6: the same input gives different logits after another input, although every random
     stream is reseeded (so the difference is carried state, not noise)."""
-    def seeded(inp: torch.Tensor) -> torch.Tensor:
-        torch.manual_seed(1234)
-        model.reseed()
-        return model(inp)
-
-    was = model.training
-    model.eval()
-    try:
-        a = seeded(x)
-        seeded(other)
-        b = seeded(x)
-    finally:
-        model.train(was)
-        model.reseed()
-    diff = float((a - b).abs().max())
+    diff = model.state_diff(x, other)  # the same measurement the pre-attack contract check makes
     if diff == 0.0:
         return None
     return Flag(6, "state_leak", f"the same input gave logits differing by {diff:.3g} after another input: state carries over "
