@@ -65,8 +65,11 @@ def fd_cards(tmp_path_factory):
     """One trained plain net; the quantized and the noisy net are its weights behind an input quantization
     / with membrane noise (same parameter names), and the steep-SG card claims a rectangle SG of width 0.02
     for the plain weights (own-SG gradients zero almost everywhere; other surrogates are not)."""
+    from bench.custom_arch import trust_code
+
     tmp = tmp_path_factory.mktemp("false_defenses")
-    plain = _train(tmp, "plain")
+    with trust_code():  # a session fixture may be built before the module's trusting autouse fixture
+        plain = _train(tmp, "plain")
     cards = {"plain": plain}
     variants = {
         "quant": {"architecture_args": dict(plain.data["architecture_args"], kind="quant", levels=8)},
