@@ -28,7 +28,9 @@ compares).
 
 A paper preset evaluated at budgets that do not coincide with the reference preset's (Luu et al.'s
 spike-domain threat model, or a paper's own eps) is used for every reference budget, at the budget
-claims.toml names (``paper_eps``, ``paper_threat_model``) or, when it was run at exactly one budget, at that one.
+claims.toml names (``paper_eps``, ``paper_threat_model``) or, when it was run at exactly one budget of another
+threat model, at that one. A paper result at another eps of the same threat model is never shown as another
+budget's: it gets its own row, and the budget without one says the paper protocol was not run there.
 """
 
 from __future__ import annotations
@@ -252,7 +254,10 @@ def audit_claim(claim: Claim, stored: list[Stored], cards: dict[str, Any], refer
             named = [b for b in paper_budgets if b[0] == want_tm and abs(b[1] - claim.paper_eps) < 1e-9]
             if named:
                 return named[0]
-        return paper_budgets[0] if len(paper_budgets) == 1 else None
+        # a protocol run at one budget in another threat model (the spike domain) stands for every pixel
+        # budget; one run at another eps of the same threat model is its own row, never this budget's
+        lone = paper_budgets[0] if len(paper_budgets) == 1 else None
+        return lone if lone is not None and lone[0] != tm else None
 
     rows: list[AuditRow] = []
     used_paper = set()

@@ -235,3 +235,19 @@ def test_a_matched_baseline_not_in_the_zoo_yet_is_not_measured(tmp_path, monkeyp
     assert a.rows == [] and "base-s0 is no zoo entry yet" in a.problem
     cell = matched_cells(load_stored(results), zoo_cards(), {})[("def-s0", "mnist5k", "Linf", 0.2, "standard", 3, 10)]
     assert cell.paired is None and "no baseline result" in cell.markdown()
+
+
+def test_a_paper_result_at_another_eps_is_never_shown_as_this_budgets(tmp_path, monkeypatch):
+    """The paper protocol run at eps 0.1 only; standard at 0.1 and 0.2: the 0.2 row has no paper evidence."""
+    _, results = _zoo(tmp_path, monkeypatch)
+    b, h = outcomes(100, both=40, head_only=20, base_only=1)
+    for eps in (0.1, 0.2):
+        write_result(results, "base-s0", b, eps=eps)
+        write_result(results, "def-s0", h, eps=eps)
+    write_result(results, "base-s0", b, preset="paper-x", version=1, eps=0.1)
+    write_result(results, "def-s0", h, preset="paper-x", version=1, eps=0.1)
+    _, (a,) = cl.audit(load_stored(results))
+    by_eps = {r.eps: r for r in a.rows}
+    assert sorted(by_eps) == [0.1, 0.2]
+    assert by_eps[0.1].paper is not None and by_eps[0.1].paper.eps == pytest.approx(0.1)
+    assert by_eps[0.2].paper is None and by_eps[0.2].verdict == "holds"  # standard decides alone
