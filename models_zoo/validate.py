@@ -1,4 +1,6 @@
-"""`snnbench zoo validate`: schema, hash, weights load, clean accuracy within 0.5 points of the claim."""
+"""`snnbench zoo validate`: schema, hash, weights load, the input contract and state-leak check that
+`eval` runs before attacking (:meth:`bench.adapter.SNNAdapter.check_contract`), clean accuracy within 0.5
+points of the claim."""
 
 from __future__ import annotations
 
@@ -38,11 +40,16 @@ def validate_card(card: ModelCard, device: str = "cpu", check_accuracy: bool = T
         model = load_model(card, device)
     except BenchError as e:
         return Validation(card.id, False, str(e))
-    if not check_accuracy:
-        return Validation(card.id, True, "schema, hash and weights ok")
     ds = load_dataset(card.dataset)
+    probe = ds.test.x[:16].to(next(model.parameters()).device)
+    try:
+        contract = model.check_contract(probe)
+    except BenchError as e:
+        return Validation(card.id, False, f"input contract: {e}")
+    if not check_accuracy:
+        return Validation(card.id, True, f"schema, hash, weights and {contract} input contract ok")
     tol = CLAIM_TOLERANCE
-    if model.declared_stochastic or model.detect_stochastic(ds.test.x[:16].to(next(model.parameters()).device)):
+    if model.declared_stochastic or model.detect_stochastic(probe):
         # a randomised model: the mean over fresh passes, tolerance 0.5 + twice the per-pass std (bench/flags.py)
         from bench.engine import STOCHASTIC_PASSES
         from bench.flags import claim_tolerance

@@ -286,3 +286,19 @@ def test_eval_of_a_leaking_custom_card_is_refused_before_attacking(trained, digi
     via_card = benchmark(str(ok), eps=0.1, limit=40, device="cpu", results_dir=isolated_outputs / "results")
     in_memory = benchmark(trained, dataset="digits", eps=0.1, time_steps=T, limit=40, device="cpu")
     assert via_card.reused and via_card.clean_acc == in_memory.clean_acc and via_card.robust_acc == in_memory.robust_acc
+
+
+def test_zoo_validate_runs_the_contract_and_state_leak_check(trained, digits_card, isolated_outputs):
+    """`snnbench zoo validate` refuses what `eval` would refuse before attacking: a leaking model fails it."""
+    from bench.custom_arch import trust_code
+    from models_zoo.cards import load_card
+    from models_zoo.validate import validate_card
+
+    with trust_code():
+        leaky = validate_card(load_card(_custom_card(trained, digits_card, isolated_outputs / "v1", leak=True)), check_accuracy=False)
+        ok = validate_card(load_card(_custom_card(trained, digits_card, isolated_outputs / "v2")), check_accuracy=False)
+        wrong = validate_card(load_card(_custom_card(trained, digits_card, isolated_outputs / "v3", io_contract="time-major")),
+                              check_accuracy=False)
+    assert not leaky.ok and leaky.message.startswith("input contract: state leak")
+    assert ok.ok and "image input contract ok" in ok.message
+    assert not wrong.ok and "declared time-major contract" in wrong.message
