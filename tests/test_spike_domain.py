@@ -110,3 +110,17 @@ def test_threat_model_and_preset_checks():
     with pytest.raises(BenchError, match="--threat-model spike-Linf"):
         check_preset_threat_model(luu, "Linf")
     check_preset_threat_model(resolve_preset("paper-mpd-sgr"), "Linf")
+
+
+def test_state_leak_flag_runs_in_the_spike_domain():
+    """Flag 6 measures the wrapper's own forward on spike tensors (it used to feed them to the image adapter and
+    crash after every chunk of a full-split paper-luu run was computed)."""
+    from bench.flags import state_leak
+
+    model, split = _model(), _split(16)
+    enc = encode_split(model, split)
+    sd = SpikeDomainModel(model, (1, 12, 12)).eval()
+    assert sd.state_diff(enc.x[:8], enc.x[8:]) == 0.0  # every forward resets the network
+    assert state_leak(sd, enc.x[:8], enc.x[8:]) is None
+    with pytest.raises(BenchError, match="spike-domain input"):  # an image is refused with the expected shape
+        sd.state_diff(split.x[:8], split.x[8:])
