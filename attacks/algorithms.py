@@ -1,4 +1,6 @@
-"""White-box attack algorithms on the adapter, under an attacker-chosen backward rule.
+"""White-box attack algorithms on the adapter, under an attacker-chosen backward rule: FGSM and PGD here, and
+the catalogue of every algorithm (this module imports the modules that register the others, so
+:func:`make_attack` knows them all; the shared contract is :mod:`attacks.base`).
 
 Threat model: L-infinity on the static image in [0, 1] before any encoder. Every algorithm
 
@@ -16,143 +18,32 @@ eps-ball and the box; the algorithms also project onto both after every step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+# Further algorithms (APGD-CE/T, Square, AutoAttack via pyautoattack; SA-PGD; SPSA; noise; transfer; the
+# papers' last-iterate PGD) register themselves into attacks.base.ATTACKS on import.
+from attacks import gauntlet_attacks as _gauntlet_attacks  # noqa: F401
+from attacks import paper_attacks as _paper_attacks  # noqa: F401
+from attacks import transfer as _transfer  # noqa: F401
+from attacks.base import (  # noqa: F401  (re-exported: the contract's old import path)
+    ATTACKS,
+    ENGINE_KEYS,
+    Attack,
+    AttackStats,
+    _maybe_bpda,
+    attack_category,
+    loss_values,
+    make_attack,
+    project,
+    register_attack,
+)
 from bench.adapter import SNNAdapter
-from bench.errors import BenchError, unknown_name_error
 
 
-def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
-    """Clip to the L-inf ball of radius ``eps`` around ``x`` and to the box [0, 1]."""
-    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
-
-
-@dataclass
-class AttackStats:
-    """Diagnostics an attack reports back to the engine (summed over batches)."""
-
-    zero_grad: int = 0
-    nonfinite_grad: int = 0
-    gradient_points: int = 0
-    forwards: int = 0
-
-    def add(self, other: "AttackStats") -> None:
-        for k in vars(self):
-            setattr(self, k, getattr(self, k) + getattr(other, k))
-
-
-@dataclass
-class Attack:
-    """Base class. Subclasses implement :meth:`_perturb`; :meth:`perturb` wraps rule and mode handling."""
-
-    rule: Any = "own"
-    eot_draws: int = 1
-    #: BPDA (Athalye et al. 2018, Sec. 4.1): bypass gradient-blocking parts of the forward in the backward
-    #: (:mod:`attacks.bpda`); the forward, and so every score, is unchanged
-    bpda: bool = False
-    stats: AttackStats = field(default_factory=AttackStats)
-
-    name: str = "attack"
-
-    #: ``whitebox`` (gradients through the attacker's backward rule), ``blackbox`` (scores only),
-    #: ``transfer`` (gradients of another model), ``noise`` (random perturbations) or ``reference``
-    #: (a packaged mix, e.g. AutoAttack): sanity flags 9 and 12 compare categories.
-    category: ClassVar[str] = "whitebox"
-
-    def perturb(self, model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
-        """Return adversarial images for ``(x, y)`` within the eps-ball and the box."""
-        if eps < 0:
-            raise BenchError(f"eps must be >= 0, got {eps}")
-        if not hasattr(self, "info"):
-            self.info: dict[str, Any] = {}
-        if not hasattr(self, "context"):
-            self.context: dict[str, Any] = {}
-        with model.backward_rule(self.rule) as rule, _maybe_bpda(self, model, x):
-            self._active_rule = rule
-            try:
-                return self._perturb(model, x, y, float(eps), generator).detach()
-            finally:
-                self._active_rule = None
-
-    def _perturb(self, model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError
-
-    # -- shared pieces -----------------------------------------------------------------------
-    def loss_and_grad(
-        self, model: SNNAdapter, x_adv: torch.Tensor, y: torch.Tensor, loss: str = "ce"
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits averaged over the EOT draws [N, K], input gradient of the summed loss, averaged likewise).
-
-        ``loss``: ``ce`` (cross-entropy), ``margin`` (``max_{i!=y} z_i - z_y``) or ``dlr`` (Croce & Hein's
-        difference of logits ratio); every loss increases as the point moves towards misclassification.
-        A stateful rule (ASSG) updates its statistics on the first draw only (its ``frozen`` flag).
-        """
-        draws = self.eot_draws if model.is_stochastic else 1
-        rule = getattr(self, "_active_rule", None)
-        grad = torch.zeros_like(x_adv)
-        first_logits = None
-        for d in range(draws):
-            if rule is not None and hasattr(rule, "frozen"):
-                rule.frozen = d > 0
-            xa = x_adv.detach().requires_grad_(True)
-            logits = model(xa)
-            total = loss_values(logits, y, loss).sum()
-            if total.requires_grad:  # a forward that detaches its input gives no graph: a zero gradient
-                (g,) = torch.autograd.grad(total, xa, allow_unused=True)
-                if g is not None:
-                    grad += g
-            # EOT: the logits averaged over the draws (one draw for a deterministic model)
-            first_logits = logits.detach() if first_logits is None else first_logits + logits.detach()
-        if draws > 1:
-            first_logits = first_logits / draws
-        if rule is not None and hasattr(rule, "frozen"):
-            rule.frozen = False
-        self.stats.forwards += draws * x_adv.shape[0]
-        grad /= draws
-        flat = grad.flatten(1)
-        finite = torch.isfinite(flat).all(1)
-        self.stats.nonfinite_grad += int((~finite).sum())
-        self.stats.zero_grad += int(((flat == 0).all(1) & finite).sum())
-        self.stats.gradient_points += int(flat.shape[0])
-        return first_logits, torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
-
-    def describe(self) -> dict[str, Any]:
-        d = {k: v for k, v in vars(self).items() if k not in ("stats", "context", "info") and not k.startswith("_")}
-        d["rule"] = self.rule if isinstance(self.rule, str) else getattr(self.rule, "spec", lambda: str(self.rule))()
-        return d
-
-
-@contextmanager
-def _maybe_bpda(attack: Attack, model: SNNAdapter, x: torch.Tensor) -> Iterator[None]:
-    if not attack.bpda or len(x) == 0:
-        yield
-        return
-    from attacks.bpda import bpda
-
-    with bpda(model, x, attack.info):
-        yield
-
-
-def loss_values(logits: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> torch.Tensor:
-    """Per-point attack loss [N] (higher = closer to misclassification): ``ce``, ``margin`` or ``dlr``."""
-    if loss == "ce":
-        return F.cross_entropy(logits, y, reduction="none")
-    z_y = logits.gather(1, y[:, None]).squeeze(1)
-    others = logits.scatter(1, y[:, None], float("-inf"))
-    if loss == "margin":
-        return others.amax(1) - z_y
-    if loss == "dlr":  # Croce & Hein 2020, Eq. (6): -(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3 + 1e-12)
-        srt = logits.sort(1, descending=True).values
-        return -(z_y - others.amax(1)) / (srt[:, 0] - srt[:, 2] + 1e-12)
-    raise BenchError(f"unknown attack loss '{loss}': use ce, margin or dlr")
-
-
+@register_attack("fgsm")
 @dataclass
 class FGSM(Attack):
     """Fast Gradient Sign Method (Goodfellow et al., ICLR 2015): ``x + eps * sign(grad CE)``, one step.
@@ -169,6 +60,7 @@ class FGSM(Attack):
         return project(x + eps * grad.sign(), x, eps)
 
 
+@register_attack("pgd")
 @dataclass
 class PGD(Attack):
     """Projected Gradient Descent (Madry et al., ICLR 2018), L-inf, with random start and restarts.
@@ -263,58 +155,3 @@ class PGD(Attack):
                     x_adv = project(x_adv + step * grad.sign(), x, eps)
         self.info["eot_selection"] = "highest EOT-averaged margin, no early stop"
         return best
-
-
-ATTACKS: dict[str, Callable[..., Attack]] = {"fgsm": FGSM, "pgd": PGD}
-
-#: keys of a preset entry that belong to the engine, not to the attack's constructor:
-#: ``on`` / ``unbroken_by`` (which points), ``subset_every`` (every k-th point of a chunk), ``family``
-#: (reporting group), ``tune`` (per-model tuning of a rule parameter, :mod:`attacks.tuning`)
-#: ``when`` / ``masked_share`` (run only in a chunk whose own-SG gradients are dead: :mod:`bench.masking`)
-ENGINE_KEYS = {"name", "attack", "on", "description", "unbroken_by", "subset_every", "family", "tune", "when", "masked_share"}
-
-
-def register_attack(name: str) -> Callable[[type[Attack]], type[Attack]]:
-    """Class decorator: register an attack algorithm under ``name`` (the ``attack`` key of a preset)."""
-
-    def deco(cls: type[Attack]) -> type[Attack]:
-        if name in ATTACKS:
-            raise ValueError(f"attack '{name}' is already registered")
-        ATTACKS[name] = cls
-        return cls
-
-    return deco
-
-
-def attack_category(kind: str) -> str:
-    """The category (whitebox, blackbox, transfer, noise, reference) of a registered attack kind."""
-    if kind not in ATTACKS:
-        raise unknown_name_error("attack", kind, ATTACKS)
-    return getattr(ATTACKS[kind], "category", "whitebox")
-
-
-def make_attack(spec: dict[str, Any], context: dict[str, Any] | None = None) -> Attack:
-    """Instantiate an attack from a resolved preset entry (``{"attack": "pgd", "steps": 20, ...}``).
-
-    ``context`` tells attacks about the evaluation (``model_id``, ``dataset``): transfer attacks use it to
-    choose a source model other than the one under attack.
-    """
-    kind = spec["attack"]
-    if kind not in ATTACKS:
-        raise unknown_name_error("attack", kind, ATTACKS)
-    params = {k: v for k, v in spec.items() if k not in ENGINE_KEYS}
-    try:
-        attack = ATTACKS[kind](**params)
-    except TypeError as e:
-        raise BenchError(f"attack '{spec.get('name', kind)}' ({kind}): bad parameters: {e}") from None
-    attack.name = spec.get("name", kind)
-    attack.context = dict(context or {})
-    attack.info = {}
-    return attack
-
-
-# Further algorithms (APGD-CE/T, Square, AutoAttack via pyautoattack; SA-PGD; SPSA; noise; transfer)
-# register themselves on import.
-from attacks import gauntlet_attacks as _gauntlet_attacks  # noqa: E402,F401
-from attacks import transfer as _transfer  # noqa: E402,F401
-from attacks import paper_attacks as _paper_attacks  # noqa: E402,F401  (pgd-last: the papers' PGD, issue 13)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attacks.algorithms import Attack, AttackStats, loss_values, project, register_attack
+from attacks.base import Attack, AttackStats, loss_values, project, register_attack
 from bench.adapter import SNNAdapter
 from bench.errors import BenchError
 

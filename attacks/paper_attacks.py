@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from attacks.algorithms import Attack, project, register_attack
+from attacks.base import Attack, project, register_attack
 
 
 @register_attack("pgd-last")

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from attacks.backward_rules import BackwardRule, heaviside, make_rule, register_rule
+from attacks.surrogates import BackwardRule, heaviside, make_rule, register_rule
 from bench.errors import BenchError
 
 if TYPE_CHECKING:  # pragma: no cover

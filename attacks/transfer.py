@@ -20,14 +20,14 @@ the target at any iterate is returned there (best iterate on the target, "no sil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from attacks.algorithms import Attack, project, register_attack
+from attacks.base import Attack, project, register_attack
 from attacks.temporal_rules import input_current
 from bench.adapter import SNNAdapter
 from bench.errors import BenchError
@@ -69,13 +69,37 @@ def ann_twin(model: SNNAdapter) -> Iterator[SNNAdapter]:
 _SOURCES: dict[tuple[str, str], SNNAdapter] = {}
 
 
+@dataclass
+class SourceZoo:
+    """Where transfer sources come from: the cards that may serve as a source, and how to load one.
+
+    The model zoo (a higher layer) installs itself with :func:`set_source_zoo` when it is imported, so this
+    module never imports it (tests/test_layers.py)."""
+
+    list_cards: Callable[[], list[Any]]
+    load_model: Callable[[str, torch.device], SNNAdapter]
+
+
+_SOURCE_ZOO: list[SourceZoo] = []
+
+
+def set_source_zoo(zoo: SourceZoo) -> None:
+    """Install the catalogue transfer attacks draw their sources from (``models_zoo.zoo`` does this)."""
+    _SOURCE_ZOO[:] = [zoo]
+    _SOURCES.clear()
+
+
+def _source_zoo() -> SourceZoo:
+    if not _SOURCE_ZOO:
+        raise BenchError("transfer attacks need the model zoo for their source models: import models_zoo.zoo first")
+    return _SOURCE_ZOO[0]
+
+
 def load_source(model_id: str, device: torch.device) -> SNNAdapter:
     """A zoo model as a frozen, eval-mode transfer source (cached per id and device)."""
     key = (model_id, str(device))
     if key not in _SOURCES:
-        from models_zoo.zoo import load_model
-
-        src = load_model(model_id, device)
+        src = _source_zoo().load_model(model_id, device)
         for p in src.parameters():
             p.requires_grad_(False)
         _SOURCES[key] = src.eval()
@@ -86,9 +110,7 @@ def resolve_source(source: Any, model_id: str | None, dataset: str | None) -> st
     """The source id to use for a target (``None`` when no zoo model qualifies)."""
     if source == ANN_TWIN:
         return ANN_TWIN
-    from models_zoo.zoo import list_cards
-
-    cards = {c.id: c for c in list_cards()}
+    cards = {c.id: c for c in _source_zoo().list_cards()}
 
     def ok(cid: str) -> bool:
         return cid in cards and cid != model_id and (dataset is None or cards[cid].dataset == dataset)

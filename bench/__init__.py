@@ -10,7 +10,8 @@ on first use, so ``import bench`` stays light and the engine never imports the A
 
 from typing import Any
 
-__version__ = "0.1.0"
+from bench.version import __version__
+
 __all__ = ["Result", "__version__", "benchmark"]
 
 

@@ -34,12 +34,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.config import config_hash, load_config, resolve_preset, results_dir, threat_model_config
+from bench.config import config_hash, load_config, resolve_preset, threat_model_config
 from bench.errors import BenchError
 from bench.io import atomic_write_json
+from bench.store import ANALYSIS_FILE, analysis_path, load_analyses  # noqa: F401  (re-exported: stored analyses are read by the reports)
 
 ANALYSIS_VERSION = 1
-ANALYSIS_FILE = "analysis.json"
 #: fixed histogram range for x = H - theta (absolute units), so that models share bins
 HIST_RANGE = (-4.0, 4.0)
 HIST_BINS = 160
@@ -110,11 +110,6 @@ def layer_stats(x: torch.Tensor, halfwidth: float) -> dict[str, Any]:
     }
 
 
-def analysis_path(card: Any, root: Path | None = None) -> Path:
-    """Where a model's analysis lives: beside its results."""
-    return (root or results_dir()) / card.dataset / card.id / ANALYSIS_FILE
-
-
 def _record(model: Any, x: torch.Tensor, batch_size: int) -> dict[str, torch.Tensor]:
     """Concatenated ``H - theta`` per layer over batches (dim 1 = points), in the adapter's neuron order."""
     parts: dict[str, list[torch.Tensor]] = {}
@@ -161,7 +156,7 @@ def analyze(
     from attacks.backward_rules import support_halfwidth
     from bench.data import load_dataset
     from bench.device import resolve_device
-    from bench.leaderboard import find_card
+    from models_zoo.lookup import find_card
     from models_zoo.zoo import card_rule, load_model
 
     cfg = load_config()
@@ -263,19 +258,3 @@ def analyze(
     }
     atomic_write_json(out, analysis)
     return analysis, out, False
-
-
-def load_analyses(root: Path | None = None) -> dict[tuple[str, str], dict[str, Any]]:
-    """(dataset, model_id) -> analysis, for every analysis.json under ``root``."""
-    root = root or results_dir()
-    out = {}
-    for p in sorted(root.rglob(ANALYSIS_FILE)):
-        if ".partial" in p.parts:
-            continue
-        try:
-            a = json.loads(p.read_bytes().decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BenchError(f"analysis file {p} is not valid JSON ({e}): delete it and run `snnbench analyze`") from None
-        if isinstance(a, dict) and a.get("kind") == "analysis":
-            out[(a["dataset"], a["model_id"])] = a
-    return out

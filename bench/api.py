@@ -165,7 +165,7 @@ def benchmark(
     common = dict(preset=preset or d["preset"], eps=eps, threat_model=threat_model or d["threat_model"], limit=limit,
                   device=device, batch_size=batch_size, seed=seed, force=force, progress=progress)
     if isinstance(net, (str, ModelCard)):
-        from bench.submit import find_card  # zoo id, accepted-submission id, or card path
+        from models_zoo.lookup import find_card  # zoo id, accepted-submission id, or card path
 
         card = net if isinstance(net, ModelCard) else find_card(net)
         build = None

@@ -354,7 +354,7 @@ def _verdict_cell(r: AuditRow, reference_preset: str) -> str:
 def summary_table(audits: list[ClaimAudit], reference_preset: str) -> Table:
     headers = [h.replace("standard", reference_preset) for h in SUMMARY_HEADERS]
     t = Table(headers, ["str", "str", "num", "num", "num", "num", "num", "num", "num", "str", "str"])
-    from bench.leaderboard import short_paper
+    from bench.leaderboard_table import short_paper
 
     for a in audits:
         if not a.rows:
@@ -420,7 +420,7 @@ def render_markdown(claims: ClaimsFile, audits: list[ClaimAudit]) -> str:
         lines.append("_No claims listed: add them to models_zoo/claims.toml._")
         return "\n".join(lines) + "\n"
     lines += ["## Summary", "", *summary_table(audits, claims.reference_preset).markdown(), ""]
-    from bench.leaderboard import short_paper
+    from bench.leaderboard_table import short_paper
 
     for a in audits:
         c = a.claim

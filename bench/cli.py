@@ -11,6 +11,8 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from bench.errors import BenchError
 
@@ -26,9 +28,9 @@ def _add_trust_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default=None, help="gauntlet preset from bench.toml (default: quick)")
+    p.add_argument("--preset", default=None, help="gauntlet preset from bench.toml (default: bench.toml [defaults] preset)")
     p.add_argument("--eps", type=float, default=None, help="L-inf budget in [0,1] (default: the threat model's primary eps)")
-    p.add_argument("--threat-model", default=None, help="threat model from bench.toml (default: Linf)")
+    p.add_argument("--threat-model", default=None, help="threat model from bench.toml (default: bench.toml [defaults] threat_model)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test points")
     p.add_argument("--seed", type=int, default=None, help="attack seed (default from bench.toml)")
     _add_runtime_args(p)
@@ -163,7 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bench.evaluate import evaluate
 
     result, path, reused = evaluate(
-        args.model, preset=args.preset or "quick", eps=args.eps, threat_model=args.threat_model or "Linf",
+        args.model, preset=args.preset, eps=args.eps, threat_model=args.threat_model,
         limit=args.limit, device=args.device, batch_size=args.batch_size, seed=args.seed, force=args.force,
         chunk_size=args.chunk_size,
     )
@@ -320,8 +322,30 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def plot_model_mpd(model_id: str, out_dir: Path | None = None, recompute: bool = False, **analyze_kwargs: Any) -> list[Path]:
+    """``snnbench plot mpd MODEL``: the MPD figure of any zoo model, accepted submission or card path.
+
+    Uses the stored ``analysis.json``; computes it first (runs the model: see :mod:`bench.analysis`) when
+    it is missing or ``recompute`` is set. It lives here, not in :mod:`bench.plots`: rendering never runs a model.
+    """
+    import json
+
+    from bench.analysis import analyze
+    from bench.plots import plot_mpd, plots_dir
+    from bench.store import analysis_path
+    from models_zoo.lookup import find_card
+
+    card = find_card(model_id)  # one-line BenchError for an unknown id
+    path = analysis_path(card, analyze_kwargs.get("results_root"))
+    if recompute or not path.is_file():
+        analysis, _, _ = analyze(model_id, force=recompute, **analyze_kwargs)
+    else:
+        analysis = json.loads(path.read_text())
+    return plot_mpd(analysis, out_dir or plots_dir())
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
-    from bench.plots import plot_model_mpd, write_plots
+    from bench.plots import write_plots
 
     if args.what == "mpd":
         if not args.model:
@@ -417,7 +441,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from bench.submit import submit
 
     out = submit(
-        args.card, preset=args.preset or "quick", eps=args.eps, threat_model=args.threat_model or "Linf", limit=args.limit,
+        args.card, preset=args.preset, eps=args.eps, threat_model=args.threat_model, limit=args.limit,
         device=args.device, batch_size=args.batch_size, seed=args.seed, trust_code=args.trust_code, replace=args.replace,
         validate_only=args.validate_only, report=print, progress=sys.stderr.isatty(),
     )
@@ -432,7 +456,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare import append_step_summary, compare
 
     c = compare(
-        args.base, args.head, preset=args.preset or "quick", eps=args.eps, threat_model=args.threat_model or "Linf",
+        args.base, args.head, preset=args.preset, eps=args.eps, threat_model=args.threat_model,
         limit=args.limit, device=args.device, batch_size=args.batch_size, seed=args.seed, require_gain=args.require_gain,
         max_clean_drop=args.max_clean_drop, alpha=args.alpha, progress=sys.stderr.isatty(),
         log=lambda m: print(m, file=sys.stderr),

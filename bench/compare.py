@@ -31,25 +31,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
-
 from bench.errors import BenchError
+from bench.stats import mcnemar_exact  # noqa: F401  (re-exported: compare's test)
 from models_zoo.cards import ModelCard
 
 TOL = 1e-9
-
-
-def mcnemar_exact(base_correct: np.ndarray, head_correct: np.ndarray) -> tuple[int, int, float]:
-    """(base_only, head_only, two-sided exact McNemar p-value) for paired boolean outcomes."""
-    a = np.asarray(base_correct, dtype=bool)
-    b = np.asarray(head_correct, dtype=bool)
-    if a.shape != b.shape:
-        raise BenchError(f"paired outcomes must have the same length, got {a.shape} and {b.shape}")
-    base_only = int((a & ~b).sum())
-    head_only = int((~a & b).sum())
-    n = base_only + head_only
-    p = 1.0 if n == 0 else float(binomtest(head_only, n, 0.5, alternative="two-sided").pvalue)
-    return base_only, head_only, min(1.0, p)
 
 
 @dataclass
@@ -162,9 +148,9 @@ def _evaluate_side(card: ModelCard, log: Callable[[str], None], **kw: Any) -> Si
 def compare(
     base: str | ModelCard,
     head: str | ModelCard,
-    preset: str = "quick",
+    preset: str | None = None,  # None: bench.toml [defaults]
     eps: float | None = None,
-    threat_model: str = "Linf",
+    threat_model: str | None = None,  # None: bench.toml [defaults]
     limit: int | None = None,
     device: str = "auto",
     batch_size: int | None = None,
@@ -176,7 +162,7 @@ def compare(
     log: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Evaluate (or reuse) BASE and HEAD on the same points and apply the rule (see the module docstring)."""
-    from bench.submit import find_card
+    from models_zoo.lookup import find_card
 
     say = log or (lambda _m: None)
     for name, v in (("--require-gain", require_gain), ("--max-clean-drop", max_clean_drop)):

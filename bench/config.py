@@ -106,8 +106,6 @@ def resolve_preset(name: str, cfg: dict[str, Any] | None = None) -> dict[str, An
         attacks.append({**ATTACK_DEFAULTS, **a})
     if not attacks:
         raise BenchError(f"preset '{name}' lists no attacks")
-    from bench.masking import fallback_attacks  # gradient-masking fallback (BPDA, Square): bench/masking.py
-
     fallback, fallback_cfg = fallback_attacks(name, raw, ATTACK_DEFAULTS, seen)
     attacks += fallback
     own = raw.get("own_sg_attack")
@@ -142,3 +140,32 @@ def config_hash(obj: Any) -> str:
     """sha256 of the canonical JSON of ``obj`` (sorted keys, no whitespace), first 16 hex digits."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# -- the gradient-masking fallback table of a preset (BPDA, Square; run by bench/masking.py) ---------------
+#: defaults when a preset has no masking_fallback table
+DEFAULT_ZERO_GRAD_SHARE = 0.5
+DEFAULT_FULL_STRENGTH_QUERIES = 1000
+
+
+def fallback_attacks(name: str, raw: dict[str, Any], defaults: dict[str, Any], seen: set[str]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The resolved fallback entries of preset ``name`` (``when = "masked"``, ``on = "unbroken"``) and the
+    table's settings, or ``([], None)`` when the preset has no ``masking_fallback``."""
+    table = raw.get("masking_fallback")
+    if not table:
+        return [], None
+    share = float(table.get("zero_grad_share", DEFAULT_ZERO_GRAD_SHARE))
+    queries = int(table.get("full_strength_queries", DEFAULT_FULL_STRENGTH_QUERIES))
+    if not 0 < share < 1:
+        raise BenchError(f"preset '{name}': masking_fallback.zero_grad_share must lie in (0, 1), got {share}")
+    out = []
+    for i, a in enumerate(table.get("attacks", [])):
+        if "attack" not in a or "name" not in a:
+            raise BenchError(f"preset '{name}' masking_fallback attack #{i + 1} needs both 'name' and 'attack' keys")
+        if a["name"] in seen:
+            raise BenchError(f"preset '{name}' names attack '{a['name']}' twice: attack names must be unique")
+        seen.add(a["name"])
+        out.append({**defaults, **a, "on": "unbroken", "when": "masked", "masked_share": share})
+    if not out:
+        raise BenchError(f"preset '{name}': masking_fallback lists no attacks")
+    return out, {"zero_grad_share": share, "full_strength_queries": queries, "attacks": [a["name"] for a in out]}

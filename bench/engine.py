@@ -29,8 +29,6 @@ The model's mode, parameters' ``requires_grad`` and every neuron's rule are rest
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,38 +39,11 @@ from attacks.algorithms import attack_category, make_attack
 from bench.adapter import SNNAdapter
 from bench.errors import BenchError
 from bench.masking import chunk_masked, gradient_alive
+from bench.scoring import _pass_seed, evaluation_mode, predict  # noqa: F401  (re-exported: the engine's API)
 from bench.stochastic import FRESH_OFFSET, commit, score_margin
 
 BALL_TOL = 1e-6
 NOT_RUN, SURVIVED, BROKE = -1, 0, 1
-
-
-@contextmanager
-def evaluation_mode(model: SNNAdapter) -> Iterator[SNNAdapter]:
-    """Eval mode and frozen parameters for the duration of an evaluation; both restored on exit."""
-    was_training = model.training
-    flags = [p.requires_grad for p in model.parameters()]
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, f in zip(model.parameters(), flags):
-            p.requires_grad_(f)
-        model.train(was_training)
-
-
-@torch.no_grad()
-def predict(model: SNNAdapter, x: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predictions [N], logits [N, K]) from fresh forwards under the model's own rule."""
-    dev = next(model.parameters()).device
-    logits = []
-    with model.backward_rule("own"):
-        for i in range(0, len(x), batch_size):
-            logits.append(model(x[i : i + batch_size].to(dev)).float().cpu())
-    out = torch.cat(logits) if logits else torch.empty(0)
-    return out.argmax(1), out
 
 
 #: fresh passes per scoring for a stochastic model (the spec: accuracy over >= 10 fresh passes)
@@ -158,20 +129,6 @@ def mask_accuracy(mask: np.ndarray, passes: int) -> tuple[float, float]:
 def _generator(seed: int, chunk: int, attack_index: int) -> torch.Generator:
     # A chunk's draws depend only on (seed, chunk index, attack index): resuming reproduces them.
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + chunk * 1_009 + attack_index)
-
-
-@contextmanager
-def _pass_seed(model: SNNAdapter, seed: int) -> Iterator[None]:
-    """Pass ``r`` of every scoring uses the same random draws (common random numbers): the adapter's
-    encoder and the global RNG are reseeded, and both are restored afterwards."""
-    old = model.seed
-    model.reseed(seed)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-    finally:
-        model.reseed(old)
 
 
 def score(model: SNNAdapter, x: torch.Tensor, y: torch.Tensor, batch_size: int, passes: int, seed: int) -> tuple[np.ndarray, torch.Tensor]:

@@ -16,7 +16,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bench.plots import RC, _colors, is_fresh, plot_paths, save, source_digest
+from bench.plot_style import RC, _colors, is_fresh, plot_paths, save, source_digest
 
 PREFIX = "eps_by_family_"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench.leaderboard import wilson_interval
+from bench.stats import wilson_interval
 from bench.matched import MatchedCell, Stored
 from bench.report_tables import Table
 

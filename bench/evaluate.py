@@ -14,6 +14,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -461,11 +462,291 @@ def _eps0_check(adapter, specs, test, batch_size, seed, context) -> dict[str, An
     return out
 
 
+# -- the pipeline ------------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """One evaluation, resolved and validated before any model is built: what decides its result (``config``
+    and its hash) and where the result lives. Defaults come from bench.toml ``[defaults]``."""
+
+    card: ModelCard
+    preset: dict[str, Any]  # the resolved preset
+    threat_model: str
+    eps: float
+    seed: int
+    batch_size: int
+    chunk_size: int
+    dataset: Any  # bench.data.Dataset
+    test: Any  # bench.data.Split: the evaluated points
+    sweep: dict[str, Any] | None
+    spike: dict[str, Any] | None
+    config: dict[str, Any]
+    config_hash: str
+    device: torch.device
+    root: Path
+    out: Path
+
+    @property
+    def n(self) -> int:
+        return len(self.test)
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(self.n / self.chunk_size)
+
+    @property
+    def attack_names(self) -> list[str]:
+        return [a["name"] for a in self.preset["attacks"]]
+
+    @property
+    def partial(self) -> Path:
+        """Where finished chunks, tuning and probe records wait until the result is written (resume)."""
+        return self.root / ".partial" / self.config_hash
+
+
+@dataclass
+class Prepared:
+    """The model built and checked, and the per-model choices made before the cascade (tuning, probe)."""
+
+    adapter: Any  # bench.adapter.SNNAdapter (or the spike-domain wrapper)
+    test: Any  # the points as attacked (the encoded spike tensor in the spike-domain threat model)
+    stochastic: bool
+    context: dict[str, Any]
+    tuned: dict[str, Any]
+    specs: list[dict[str, Any]]  # the attacks as run (tuned and probed rules filled in)
+    probed: Any
+    earlier_seconds: float  # tuning / probe work an earlier, interrupted process already did
+
+
+@dataclass
+class ChunkRun:
+    outcomes: list[ChunkOutcome]
+    seconds: float  # spent by this process
+    earlier_seconds: float  # chunks read back from the partial folder
+    resumed: int
+
+
+def _card(model: str | ModelCard) -> ModelCard:
+    if isinstance(model, ModelCard):
+        if model.path is not None:
+            from models_zoo.lookup import check_not_shadowing
+
+            check_not_shadowing(model)
+        return model
+    from models_zoo.lookup import find_card  # zoo id, accepted-submission id, or card path
+
+    return find_card(model)
+
+
+def plan_evaluation(model: str | ModelCard, preset: str | None = None, eps: float | None = None, threat_model: str | None = None,
+                    limit: int | None = None, device: str = "auto", batch_size: int | None = None, seed: int | None = None,
+                    results_root: str | Path | None = None, chunk_size: int | None = None) -> Plan:
+    """Resolve and check every input (one clear line for a bad one) and hash the configuration."""
+    from bench.limits import check_positive, check_seed
+
+    cfg = load_config()
+    defaults = cfg["defaults"]
+    card = _card(model)
+    preset = preset or defaults["preset"]
+    threat_model = threat_model or defaults["threat_model"]
+    tm = threat_model_config(threat_model, cfg)
+    eps = float(tm["eps"] if eps is None else eps)
+    if not math.isfinite(eps) or eps < 0 or eps > 1:
+        raise BenchError(f"--eps must be in [0, 1] (images live in [0, 1]), got {eps}")
+    resolved = resolve_preset(preset, cfg)
+    validate_attacks(resolved)
+    sweep = eps_sweep_config(cfg, preset, tm, resolved)
+    seed = check_seed(defaults["seed"] if seed is None else seed)
+    batch_size = check_positive(batch_size, "--batch-size") or int(resolved.get("batch_size") or defaults["batch_size"])
+    chunk_size = check_positive(chunk_size, "--chunk-size") or int(defaults["chunk_size"])
+    check_positive(limit, "--limit")
+    ds = load_dataset(card.dataset)
+    test = ds.test.head(limit)
+    config = {
+        "engine_version": ENGINE_VERSION,
+        "model_id": card.id,
+        "model_sha256": card.sha256,
+        "dataset": card.dataset,
+        "split_hash": test.index_hash,
+        "n_points": len(test),
+        "threat_model": threat_model,
+        "eps": eps,
+        "preset": resolved,
+        "seed": seed,
+        "chunk_size": chunk_size,
+        "stochastic_passes": STOCHASTIC_PASSES,
+    }
+    if "batch_size" in resolved:  # the preset fixes its batch: a result at another --batch-size is another result
+        config["batch_size"] = batch_size
+    if sweep:
+        config["eps_sweep"] = sweep
+    check_preset_threat_model(resolved, threat_model)
+    spike = spike_domain_config(tm)  # paper-luu's spike-domain threat model (bench/spike_domain.py)
+    if spike:
+        config["spike_domain"] = spike
+    if ".py:" in card.architecture:  # submitter code (bench/custom_arch.py): a stored result is valid only for this code
+        from bench.custom_arch import code_path, code_sha256
+
+        cp = code_path(card.architecture, card.path)
+        config["code_sha256"] = code_sha256(cp) if cp.is_file() else None
+    dev = resolve_device(device)  # validate every input before a stored result can be reused
+    root = Path(results_root) if results_root else results_dir(cfg)
+    out = result_path(root, card, resolved, threat_model, eps, len(test), seed, chunk_size, config.get("batch_size"))
+    return Plan(card, resolved, threat_model, eps, seed, batch_size, chunk_size, ds, test, sweep, spike, config,
+                config_hash(config), dev, root, out)
+
+
+def stored_result(plan: Plan, force: bool = False) -> dict[str, Any] | None:
+    """The stored result of exactly this configuration, with its per-point CSV checked (None when absent, or
+    with ``force``). A stored file of another configuration at the same path is refused either way."""
+    existing = _existing_result(plan.out, plan.config)  # refuses to overwrite another configuration's file
+    if force or existing is None or existing.get("config_hash") != plan.config_hash:
+        return None
+    from bench.store import read_points
+
+    read_points(existing, plan.out)  # the per-point CSV must be this result's (one clear line otherwise)
+    return existing
+
+
+def prepare(plan: Plan, build: Callable[[torch.device, int], Any] | None, progress: bool) -> Prepared:
+    """Build the model, check its contract and state, and make the per-model choices (tuning, probe)."""
+    adapter = build(plan.device, plan.seed) if build is not None else load_model(plan.card, plan.device, seed=plan.seed)
+    try:  # before any attack: a wrong contract or a state leak would be misread as robustness or noise
+        adapter.check_contract(plan.dataset.test.x[:16].to(plan.device))
+    except BenchError as e:
+        raise BenchError(f"model '{plan.card.id}': {e}") from None
+    test = plan.test
+    if plan.spike:  # attacks perturb the encoded spike tensor: swap in the spike-domain model and test split
+        adapter, test = to_spike_domain(adapter, test, plan.spike)
+    stochastic = adapter.detect_stochastic(test.x[: min(16, plan.n)].to(plan.device))
+    from bench.io import ensure_dir
+
+    partial = ensure_dir(plan.partial)
+    tuned, earlier = _tune_all(adapter, plan.preset, test, plan.eps, plan.batch_size, plan.seed, partial, progress)
+    specs, probed, probe_earlier = probe_for_run(adapter, plan.preset, _run_specs(plan.preset, tuned), test, plan.eps,
+                                                 plan.batch_size, plan.seed, partial, progress)
+    context = {"model_id": plan.card.id, "dataset": plan.card.dataset}
+    return Prepared(adapter, test, stochastic, context, tuned, specs, probed, earlier + probe_earlier)
+
+
+def run_chunks(plan: Plan, prep: Prepared, wanted: Sequence[int], progress: bool) -> ChunkRun:
+    """The preset's cascade chunk by chunk; a finished chunk is sealed in the partial folder (resume)."""
+    from bench.store import write_sealed
+
+    names = plan.attack_names
+    run = ChunkRun([], 0.0, 0.0, 0)
+    bar = tqdm(total=len(wanted) * len(names), desc=f"{plan.card.id} {plan.preset['name']} eps={plan.eps:g}", disable=not progress, unit="attack")
+    for ci in wanted:
+        f = plan.partial / f"chunk_{ci:05d}.json"
+        sl = slice(ci * plan.chunk_size, (ci + 1) * plan.chunk_size)
+        if f.is_file():
+            outcome, secs = _read_chunk(f, len(range(plan.n)[sl]), names)
+            bar.update(len(names))
+            run.earlier_seconds += secs
+            run.resumed += 1
+        else:
+            t0 = time.time()
+            outcome = run_chunk(prep.adapter, prep.test.x[sl], prep.test.y[sl], plan.eps, prep.specs, plan.batch_size, plan.seed, ci,
+                                on_attack_done=lambda _name: bar.update(1), context=prep.context)
+            secs = time.time() - t0
+            write_sealed(f, _chunk_to_json(outcome, secs))
+        run.outcomes.append(outcome)
+        run.seconds += secs
+    bar.close()
+    return run
+
+
+def sanity_flags(plan: Plan, prep: Prepared, merged: ChunkOutcome, summary: dict[str, Any], sweep: dict[str, Any] | None,
+                 eps0: dict[str, Any]) -> list[dict[str, Any]]:
+    """The twelve sanity flags (docs/flags.md), each with the numbers that raised it."""
+    adapter, test, card, resolved = prep.adapter, prep.test, plan.card, plan.preset
+    probe = test.x[: min(64, plan.n)].to(plan.device)
+    _, probe_logits = predict(adapter, probe, plan.batch_size)
+    kinds = {a["name"]: a["attack"] for a in resolved["attacks"]}
+    standalone = {k: v["robust_acc"] for k, v in summary["per_attack"].items() if v["robust_acc"] is not None}
+    own_attacks = own_gradient_attacks(resolved["attacks"])  # the evaluated model's own SG only (flag 7)
+    eot = {a["name"]: (max(int(a.get("eot_draws", 1)), 10) if prep.stochastic else int(a.get("eot_draws", 1))) for a in resolved["attacks"]}
+    raised = [
+        F.eps_ball_violation(merged.violations, merged.max_linf, plan.eps),
+        F.eps0_mismatch(eps0),
+        F.clean_vs_claim(summary["clean_acc"], None if card.claimed_clean_acc is None else float(card.claimed_clean_acc),
+                         plan.n == len(plan.dataset.test), summary.get("clean_acc_per_pass")),
+        F.probability_outputs(probe_logits),
+        F.stochastic_without_eot(prep.stochastic, eot),
+        F.state_leak(adapter, probe[:8], probe[8:16] if len(probe) >= 16 else probe[:8].flip(0)),
+        F.zero_gradients(merged.stats, own_attacks),
+        F.single_step_beats_iterative(standalone, kinds, {k: pass_accuracies(merged.mask_of([k]), merged.passes) for k in standalone}
+                                      if merged.passes > 1 else None),
+        F.blackbox_beats_whitebox(merged, resolved),
+        F.eps_monotonicity(sweep, plan.eps, summary["robust_acc"]),
+        F.sg_sensitivity(merged, resolved),
+        F.noise_as_strong(merged, resolved),
+    ]
+    return [f.to_dict() for f in raised if f is not None]
+
+
+def write_result(plan: Plan, prep: Prepared, run: ChunkRun, t_start: float, progress: bool = True) -> dict[str, Any]:
+    """Merge the chunks, run the eps sweep, the eps = 0 check and the flags, and write the result atomically
+    (the per-point CSV first, the JSON that names its hash last); the partial folder is removed."""
+    merged = _merge(run.outcomes, plan.attack_names)
+    if merged.nonfinite_logits:
+        raise BenchError(f"model '{plan.card.id}' produced NaN/inf logits on {merged.nonfinite_logits} clean points: fix the model")
+    summary = summarise(merged, plan.preset)
+    for name, rec in prep.tuned.items():
+        summary["per_attack"][name]["rule_used"] = rec["rule"]
+    sweep = (_eps_sweep(prep.adapter, plan.sweep, prep.specs, prep.test, plan.batch_size, plan.seed, prep.context, plan.partial, progress)
+             if plan.sweep else None)
+    eps0 = _eps0_check(prep.adapter, prep.specs, prep.test, plan.batch_size, plan.seed, prep.context)
+    flags = sanity_flags(plan, prep, merged, summary, sweep, eps0)
+    robust_count = int(round(summary["robust_acc"] * plan.n / 100))
+    reliable = reliability(plan.preset["attacks"], merged.stats, {k: v.get("attacked", 0) for k, v in merged.stats.items()},
+                           plan.preset.get("masking_fallback"), {a: robust_count for a in plan.attack_names})
+    from bench.io import atomic_write_bytes
+    from bench.store import points_csv_bytes, sha256_bytes
+
+    wall = time.time() - t_start
+    points_file = plan.out.with_suffix(".points.csv")
+    points_bytes = points_csv_bytes(points_frame(merged, prep.test.indices, prep.test.y.numpy()))
+    result = {
+        "schema": RESULT_SCHEMA,
+        "model_id": plan.card.id,
+        "family": plan.card.family,
+        "dataset": plan.card.dataset,
+        "threat_model": plan.threat_model,
+        "eps": plan.eps,
+        "preset": plan.preset["name"],
+        "preset_version": plan.preset["version"],
+        "config_hash": plan.config_hash,
+        "n_available": len(plan.dataset.test),
+        "stochastic": prep.stochastic,
+        **summary,
+        "tuning": prep.tuned,
+        "probe": prep.probed,
+        "eps_sweep": sweep,
+        "eps0_check": eps0,
+        "flags": flags,
+        "reliability": reliable,
+        "points_file": points_file.name,
+        "points_sha256": sha256_bytes(points_bytes),  # the CSV is written first, this JSON last; readers check the pair
+        # wall_seconds: this process; total_seconds adds what earlier processes (an interrupted run, or the
+        # workers of a sharded one) spent on the chunks and tuning read back from the partial folder
+        "provenance": provenance(plan.device, plan.seed, plan.batch_size, plan.chunk_size, wall) | {
+            "attack_seconds": round(run.seconds, 2),
+            "total_seconds": round(wall + prep.earlier_seconds + run.earlier_seconds, 2),
+            "resumed_chunks": run.resumed,
+        },
+        "config": plan.config,
+    }
+    atomic_write_bytes(points_file, points_bytes)
+    atomic_write_json(plan.out, result)
+    shutil.rmtree(plan.partial, ignore_errors=True)
+    return result
+
+
 def evaluate(
     model: str | ModelCard,
-    preset: str = "quick",
+    preset: str | None = None,
     eps: float | None = None,
-    threat_model: str = "Linf",
+    threat_model: str | None = None,
     limit: int | None = None,
     device: str = "auto",
     batch_size: int | None = None,
@@ -479,206 +760,34 @@ def evaluate(
 ) -> tuple[dict[str, Any], Path, bool]:
     """Run (or reuse) one evaluation; return (result, path of its JSON, whether it was reused).
 
-    Steps: the input-contract and state-leak check (:meth:`bench.adapter.SNNAdapter.check_contract`), per-model
-    tuning of rule parameters (``tune`` entries), the preset's cascade chunk by chunk, the eps sweep when the
-    preset declares one, the eps = 0 check, and the twelve sanity flags. ``build(device, seed)``, when given,
-    returns the model's adapter instead of loading the card's checkpoint (an in-memory model, :mod:`bench.api`).
+    The pipeline: :func:`plan_evaluation` (inputs checked, configuration hashed; ``None`` means bench.toml
+    ``[defaults]``) -> :func:`stored_result` (reuse) -> :func:`prepare` (the input-contract and state-leak check
+    of :meth:`bench.adapter.SNNAdapter.check_contract`, per-model tuning, the surrogate probe) ->
+    :func:`run_chunks` (the cascade, resumable) -> :func:`write_result` (eps sweep, eps = 0 check, the twelve
+    sanity flags, atomic write). ``chunks`` computes only those chunks into the partial folder and writes no
+    result (a shard, :func:`compute_shard`); ``build(device, seed)``, when given, returns the model's adapter
+    instead of loading the card's checkpoint (an in-memory model, :mod:`bench.api`).
     """
-    cfg = load_config()
-    if isinstance(model, ModelCard):
-        card = model
-        if card.path is not None:
-            from bench.submit import _check_not_shadowing
-            from models_zoo.zoo import list_cards
-
-            _check_not_shadowing(card, {c.id: c for c in list_cards()})
-    else:
-        from bench.submit import find_card  # zoo id, accepted-submission id, or card path
-
-        card = find_card(model)
-    tm = threat_model_config(threat_model, cfg)
-    eps = float(tm["eps"] if eps is None else eps)
-    if not math.isfinite(eps) or eps < 0 or eps > 1:
-        raise BenchError(f"--eps must be in [0, 1] (images live in [0, 1]), got {eps}")
-    from bench.limits import check_positive, check_seed
-
-    resolved = resolve_preset(preset, cfg)
-    validate_attacks(resolved)
-    sweep_cfg = eps_sweep_config(cfg, preset, tm, resolved)
-    seed = check_seed(cfg["defaults"]["seed"] if seed is None else seed)
-    batch_size = check_positive(batch_size, "--batch-size") or int(resolved.get("batch_size") or cfg["defaults"]["batch_size"])
-    chunk_size = check_positive(chunk_size, "--chunk-size") or int(cfg["defaults"]["chunk_size"])
-    check_positive(limit, "--limit")
-    ds = load_dataset(card.dataset)
-    test = ds.test.head(limit)
-    n = len(test)
-    config = {
-        "engine_version": ENGINE_VERSION,
-        "model_id": card.id,
-        "model_sha256": card.sha256,
-        "dataset": card.dataset,
-        "split_hash": test.index_hash,
-        "n_points": n,
-        "threat_model": threat_model,
-        "eps": eps,
-        "preset": resolved,
-        "seed": seed,
-        "chunk_size": chunk_size,
-        "stochastic_passes": STOCHASTIC_PASSES,
-    }
-    if "batch_size" in resolved:  # the preset fixes its batch: a result at another --batch-size is another result
-        config["batch_size"] = batch_size
-    if sweep_cfg:
-        config["eps_sweep"] = sweep_cfg
-    check_preset_threat_model(resolved, threat_model)
-    spike_cfg = spike_domain_config(tm)  # paper-luu's spike-domain threat model (bench/spike_domain.py)
-    if spike_cfg:
-        config["spike_domain"] = spike_cfg
-    if ".py:" in card.architecture:  # submitter code (bench/custom_arch.py): a stored result is valid only for this code
-        from bench.custom_arch import code_path, code_sha256
-
-        cp = code_path(card.architecture, card.path)
-        config["code_sha256"] = code_sha256(cp) if cp.is_file() else None
-    h = config_hash(config)
-    dev = resolve_device(device)  # validate every input before a stored result can be reused
-    root = Path(results_root) if results_root else results_dir(cfg)
-    out = result_path(root, card, resolved, threat_model, eps, n, seed, chunk_size, config.get("batch_size"))
-    existing = _existing_result(out, config)  # refuses to overwrite another configuration's file
-    if existing is not None and not force and existing.get("config_hash") == h:
-        from bench.store import read_points
-
-        read_points(existing, out)  # the per-point CSV must be this result's (one clear line otherwise)
-        return existing, out, True
-
-    t_start = time.time()
-    adapter = build(dev, seed) if build is not None else load_model(card, dev, seed=seed)
-    try:  # before any attack: a wrong contract or a state leak would be misread as robustness or noise
-        adapter.check_contract(ds.test.x[:16].to(dev))
-    except BenchError as e:
-        raise BenchError(f"model '{card.id}': {e}") from None
-    if spike_cfg:  # attacks perturb the encoded spike tensor: swap in the spike-domain model and test split
-        adapter, test = to_spike_domain(adapter, test, spike_cfg)
-    stochastic = adapter.detect_stochastic(test.x[: min(16, n)].to(dev))
-    context = {"model_id": card.id, "dataset": card.dataset}
-
-    from bench.io import ensure_dir
-
-    partial = ensure_dir(root / ".partial" / h)
-    # earlier_seconds: work an earlier, interrupted process already did (its tuning and chunks, read back
-    # from the partial folder), counted into total_seconds so a resumed result states the whole cost
-    tuned, earlier_seconds = _tune_all(adapter, resolved, test, eps, batch_size, seed, partial, progress)
-    resumed_chunks = 0
-    specs = _run_specs(resolved, tuned)
-    specs, probed, probe_earlier = probe_for_run(adapter, resolved, specs, test, eps, batch_size, seed, partial, progress)
-    earlier_seconds += probe_earlier
-    n_chunks = math.ceil(n / chunk_size)
-    if chunks is not None:  # a shard (bench/shard.py): compute these chunks into the partial folder, no result
-        bad = [c for c in chunks if not 0 <= c < n_chunks]
-        if bad:
-            raise BenchError(f"chunk indices {bad} out of range: this evaluation has {n_chunks} chunks")
-        wanted = sorted(set(chunks))
-    else:
-        wanted = list(range(n_chunks))
-    outcomes: list[ChunkOutcome] = []
-    seconds = 0.0
-    bar = tqdm(total=len(wanted) * len(resolved["attacks"]), desc=f"{card.id} {preset} eps={eps:g}", disable=not progress, unit="attack")
-    for ci in wanted:
-        f = partial / f"chunk_{ci:05d}.json"
-        if f.is_file():
-            outcome, secs = _read_chunk(f, len(range(n)[ci * chunk_size : (ci + 1) * chunk_size]), [a["name"] for a in resolved["attacks"]])
-            bar.update(len(resolved["attacks"]))
-            earlier_seconds += secs
-            resumed_chunks += 1
-        else:
-            t0 = time.time()
-            sl = slice(ci * chunk_size, (ci + 1) * chunk_size)
-            outcome = run_chunk(
-                adapter, test.x[sl], test.y[sl], eps, specs, batch_size, seed, ci,
-                on_attack_done=lambda _name: bar.update(1), context=context,
-            )
-            secs = time.time() - t0
-            from bench.store import write_sealed
-
-            write_sealed(f, _chunk_to_json(outcome, secs))
-        outcomes.append(outcome)
-        seconds += secs
-    bar.close()
+    plan = plan_evaluation(model, preset, eps, threat_model, limit, device, batch_size, seed, results_root, chunk_size)
+    stored = stored_result(plan, force)
+    if stored is not None:
+        return stored, plan.out, True
     if chunks is not None:
-        return {"shard": True, "config_hash": h, "chunks": wanted, "n_chunks": n_chunks, "seconds": seconds}, partial, False
-    merged = _merge(outcomes, [a["name"] for a in resolved["attacks"]])
-    if merged.nonfinite_logits:
-        raise BenchError(f"model '{card.id}' produced NaN/inf logits on {merged.nonfinite_logits} clean points: fix the model")
-    summary = summarise(merged, resolved)
-    for name, rec in tuned.items():
-        summary["per_attack"][name]["rule_used"] = rec["rule"]
-    sweep = _eps_sweep(adapter, sweep_cfg, specs, test, batch_size, seed, context, partial, progress) if sweep_cfg else None
-    eps0 = _eps0_check(adapter, specs, test, batch_size, seed, context)
+        return compute_shard(plan, chunks, build, progress), plan.partial, False
+    t_start = time.time()
+    prep = prepare(plan, build, progress)
+    run = run_chunks(plan, prep, range(plan.n_chunks), progress)
+    return write_result(plan, prep, run, t_start, progress), plan.out, False
 
-    # -- flags ------------------------------------------------------------------------------
-    probe = test.x[: min(64, n)].to(dev)
-    _, probe_logits = predict(adapter, probe, batch_size)
-    kinds = {a["name"]: a["attack"] for a in resolved["attacks"]}
-    standalone = {k: v["robust_acc"] for k, v in summary["per_attack"].items() if v["robust_acc"] is not None}
-    own_attacks = own_gradient_attacks(resolved["attacks"])  # the evaluated model's own SG only (flag 7)
-    eot = {a["name"]: (max(int(a.get("eot_draws", 1)), 10) if stochastic else int(a.get("eot_draws", 1))) for a in resolved["attacks"]}
-    raised = [
-        F.eps_ball_violation(merged.violations, merged.max_linf, eps),
-        F.eps0_mismatch(eps0),
-        F.clean_vs_claim(summary["clean_acc"], None if card.claimed_clean_acc is None else float(card.claimed_clean_acc), n == len(ds.test), summary.get("clean_acc_per_pass")),
-        F.probability_outputs(probe_logits),
-        F.stochastic_without_eot(stochastic, eot),
-        F.state_leak(adapter, probe[:8], probe[8:16] if len(probe) >= 16 else probe[:8].flip(0)),
-        F.zero_gradients(merged.stats, own_attacks),
-        F.single_step_beats_iterative(standalone, kinds, {k: pass_accuracies(merged.mask_of([k]), merged.passes) for k in standalone}
-                                      if merged.passes > 1 else None),
-        F.blackbox_beats_whitebox(merged, resolved),
-        F.eps_monotonicity(sweep, eps, summary["robust_acc"]),
-        F.sg_sensitivity(merged, resolved),
-        F.noise_as_strong(merged, resolved),
-    ]
-    flags = [f.to_dict() for f in raised if f is not None]
-    robust_count = int(round(summary["robust_acc"] * n / 100))
-    reliable = reliability(resolved["attacks"], merged.stats, {k: v.get("attacked", 0) for k, v in merged.stats.items()},
-                           resolved.get("masking_fallback"), {a["name"]: robust_count for a in resolved["attacks"]})
 
-    from bench.store import points_csv_bytes, sha256_bytes
-
-    wall = time.time() - t_start
-    points_file = out.with_suffix(".points.csv")
-    points_bytes = points_csv_bytes(points_frame(merged, test.indices, test.y.numpy()))
-    result = {
-        "schema": RESULT_SCHEMA,
-        "model_id": card.id,
-        "family": card.family,
-        "dataset": card.dataset,
-        "threat_model": threat_model,
-        "eps": eps,
-        "preset": resolved["name"],
-        "preset_version": resolved["version"],
-        "config_hash": h,
-        "n_available": len(ds.test),
-        "stochastic": stochastic,
-        **summary,
-        "tuning": tuned,
-        "probe": probed,
-        "eps_sweep": sweep,
-        "eps0_check": eps0,
-        "flags": flags,
-        "reliability": reliable,
-        "points_file": points_file.name,
-        "points_sha256": sha256_bytes(points_bytes),  # the CSV is written first, this JSON last; readers check the pair
-        # wall_seconds: this process; total_seconds adds what earlier processes (an interrupted run, or the
-        # workers of a sharded one) spent on the chunks and tuning read back from the partial folder
-        "provenance": provenance(dev, seed, batch_size, chunk_size, wall) | {
-            "attack_seconds": round(seconds, 2),
-            "total_seconds": round(wall + earlier_seconds, 2),
-            "resumed_chunks": resumed_chunks,
-        },
-        "config": config,
-    }
-    from bench.io import atomic_write_bytes
-
-    atomic_write_bytes(points_file, points_bytes)
-    atomic_write_json(out, result)
-    shutil.rmtree(partial, ignore_errors=True)
-    return result, out, False
+def compute_shard(plan: Plan, chunks: Sequence[int], build: Callable[[torch.device, int], Any] | None = None,
+                  progress: bool = True) -> dict[str, Any]:
+    """Compute ``chunks`` of the evaluation into its partial folder (``[]``: only the tuning and the probe);
+    the worker that merges writes the result (:mod:`bench.shard`)."""
+    bad = [c for c in chunks if not 0 <= c < plan.n_chunks]
+    if bad:
+        raise BenchError(f"chunk indices {bad} out of range: this evaluation has {plan.n_chunks} chunks")
+    wanted = sorted(set(chunks))
+    prep = prepare(plan, build, progress)
+    run = run_chunks(plan, prep, wanted, progress)
+    return {"shard": True, "config_hash": plan.config_hash, "chunks": wanted, "n_chunks": plan.n_chunks, "seconds": run.seconds}

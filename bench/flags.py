@@ -261,7 +261,7 @@ def sg_sensitivity(o: Any, preset: dict[str, Any]) -> Flag | None:
     paired exact McNemar test (:func:`bench.compare.mcnemar_exact`) gives ``p < 0.05 / (rules compared)``.
     Rules without a twin in the preset are not compared.
     """
-    from bench.compare import mcnemar_exact
+    from bench.stats import mcnemar_exact
     from bench.engine import BROKE, NOT_RUN
 
     specs = preset["attacks"]

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from attacks.backward_rules import BackwardRule
+    from attacks.surrogates import BackwardRule
     from bench.neurons import SpikingNeuron
 
 
@@ -57,7 +57,7 @@ def plain_bptt() -> Iterator[None]:
 
 def fusable(node: "SpikingNeuron", rule: "BackwardRule") -> bool:
     """True when :func:`fused_run` computes exactly what the plain BPTT loop would."""
-    from attacks.backward_rules import BackwardRule
+    from attacks.surrogates import BackwardRule
 
     if _PLAIN_ONLY.get() or not getattr(node, "fused", True) or node._record_mode == "graph":
         return False

@@ -19,7 +19,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.leaderboard import FLAGS_DOC
+from bench.leaderboard_table import FLAGS_DOC
 
 #: Result presets without families worth a table (one attack per family).
 SKIPPED_PRESETS = {"quick"}

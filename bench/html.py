@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.leaderboard import FLAGS_DOC, GROUP_KEYS, LEGEND, group_title, seeds_cell, short_paper
+from bench.leaderboard_table import FLAGS_DOC, GROUP_KEYS, LEGEND, group_title, seeds_cell, short_paper
 
 
 def _num(v: Any) -> float | None:

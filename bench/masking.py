@@ -22,11 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.config import DEFAULT_FULL_STRENGTH_QUERIES, DEFAULT_ZERO_GRAD_SHARE, fallback_attacks  # noqa: F401  (re-exported)
 from bench.errors import BenchError
-
-#: defaults when a preset has no masking_fallback table
-DEFAULT_ZERO_GRAD_SHARE = 0.5
-DEFAULT_FULL_STRENGTH_QUERIES = 1000
 
 
 def own_gradient_attacks(attacks: list[dict[str, Any]]) -> list[str]:
@@ -42,29 +39,6 @@ def dead_share(stats: dict[str, dict[str, int]], names: list[str]) -> tuple[floa
     pts = sum(stats[a].get("gradient_points", 0) for a in names if a in stats)
     bad = sum(stats[a].get("zero_grad", 0) + stats[a].get("nonfinite_grad", 0) for a in names if a in stats)
     return (bad / pts if pts else 0.0), pts
-
-
-def fallback_attacks(name: str, raw: dict[str, Any], defaults: dict[str, Any], seen: set[str]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """The resolved fallback entries of preset ``name`` (``when = "masked"``, ``on = "unbroken"``) and the
-    table's settings, or ``([], None)`` when the preset has no ``masking_fallback``."""
-    table = raw.get("masking_fallback")
-    if not table:
-        return [], None
-    share = float(table.get("zero_grad_share", DEFAULT_ZERO_GRAD_SHARE))
-    queries = int(table.get("full_strength_queries", DEFAULT_FULL_STRENGTH_QUERIES))
-    if not 0 < share < 1:
-        raise BenchError(f"preset '{name}': masking_fallback.zero_grad_share must lie in (0, 1), got {share}")
-    out = []
-    for i, a in enumerate(table.get("attacks", [])):
-        if "attack" not in a or "name" not in a:
-            raise BenchError(f"preset '{name}' masking_fallback attack #{i + 1} needs both 'name' and 'attack' keys")
-        if a["name"] in seen:
-            raise BenchError(f"preset '{name}' names attack '{a['name']}' twice: attack names must be unique")
-        seen.add(a["name"])
-        out.append({**defaults, **a, "on": "unbroken", "when": "masked", "masked_share": share})
-    if not out:
-        raise BenchError(f"preset '{name}': masking_fallback lists no attacks")
-    return out, {"zero_grad_share": share, "full_strength_queries": queries, "attacks": [a["name"] for a in out]}
 
 
 def chunk_masked(spec: dict[str, Any], done: list[dict[str, Any]], stats: dict[str, dict[str, int]]) -> bool:

@@ -31,13 +31,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.compare import _points, mcnemar_exact
+from bench.stats import mcnemar_exact
+from bench.store import read_points
 from bench.config import config_hash, results_dir
 from bench.errors import BenchError
-from bench.leaderboard import wilson_interval
+from bench.stats import wilson_interval
 
 #: configuration keys that name the model rather than the protocol
 IDENTITY_KEYS = ("model_id", "model_sha256", "code_sha256")
+
+
+#: keys every result must have to be ranked (a hand-edited file lacking one is one clear line, not a KeyError)
+RESULT_KEYS = ("model_id", "dataset", "threat_model", "eps", "preset", "preset_version", "n_points", "clean_acc", "robust_acc")
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Stored:
 
     def points(self) -> pd.DataFrame | None:
         """The per-point outcomes (index, clean_correct, robust), or None when missing or incomplete."""
-        return _points(self.result, self.path)
+        return read_points(self.result, self.path)
 
 
 def load_stored(root: Path | None = None) -> list[Stored]:
@@ -72,8 +77,6 @@ def load_stored(root: Path | None = None) -> list[Stored]:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BenchError(f"result file {p} is not valid UTF-8 JSON ({e}): delete it and re-run the evaluation") from None
         if isinstance(r, dict) and "config_hash" in r and "robust_acc" in r:
-            from bench.leaderboard import RESULT_KEYS
-
             missing = [k for k in RESULT_KEYS if k not in r]
             if missing:
                 raise BenchError(f"result file {p} lacks the key(s) {', '.join(missing)}: delete it and re-run the evaluation")
@@ -201,12 +204,9 @@ def pooled(pairs: list[tuple[Stored, Stored]]) -> Paired:
 # -- matched baselines ----------------------------------------------------------------------------
 def zoo_cards() -> dict[str, Any]:
     """Zoo cards and accepted submissions by id (an invalid card is a BenchError: `snnbench zoo validate`)."""
-    from bench.submit import submission_cards
-    from models_zoo.zoo import list_cards
+    from models_zoo.lookup import all_cards
 
-    cards: dict[str, Any] = {c.id: c for c in list_cards()}
-    cards.update({c.id: c for c in submission_cards()})
-    return cards
+    return dict(all_cards())
 
 
 def matched_baseline_id(card: Any, cards: dict[str, Any], recipe_baselines: dict[str, str] | None = None) -> str | None:

@@ -20,84 +20,27 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from bench.errors import BenchError  # noqa: E402
-
-RC = {
-    "svg.hashsalt": "snn-robustbench",
-    "svg.fonttype": "path",
-    "font.size": 8,
-    "axes.titlesize": 8,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "figure.dpi": 100,
-}
-PNG_DPI = 110
-PLOT_SUFFIXES = (".png", ".svg")
-
-
-# -- helpers -----------------------------------------------------------------------------------------
-#: bump when a figure's drawing code changes, so figures cached by their data digest are redrawn
-PLOT_CODE_VERSION = 1
-
-
-def plot_paths(stem: Path) -> list[Path]:
-    return [stem.parent / (stem.name + suffix) for suffix in PLOT_SUFFIXES]  # names may contain dots
-
-
-def source_digest(data: Any) -> str:
-    """A digest of the data a figure is drawn from (and of the drawing code's version)."""
-    import hashlib
-    import json
-
-    blob = json.dumps([PLOT_CODE_VERSION, data], sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:24]
-
-
-def is_fresh(stem: Path, digest: str) -> bool:
-    """True when ``stem.png`` and ``stem.svg`` exist and were drawn from data with this digest.
-
-    The digest is stored in each file's metadata (PNG tEXt chunk, SVG ``dc:description``), so a figure
-    whose data did not change is not redrawn (``snnbench run`` redraws 30 MPD figures otherwise).
-    """
-    marker = f"snnbench:{digest}".encode()
-    return all(p.is_file() and marker in p.read_bytes() for p in plot_paths(stem))
-
-
-def save(fig: Any, stem: Path, digest: str | None = None) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg`` deterministically and close the figure."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = plot_paths(stem)
-    note = {"Description": f"snnbench:{digest}"} if digest else {}
-    with matplotlib.rc_context(RC):
-        fig.savefig(paths[0], dpi=PNG_DPI, metadata={"Software": None, **note}, bbox_inches="tight")
-        fig.savefig(paths[1], metadata={"Date": None, "Creator": None, **note}, bbox_inches="tight")
-    plt.close(fig)
-    return paths
-
-
-def group_slug(dataset: str, threat_model: str, preset: str, version: Any, n_points: Any, eps: float | None = None) -> str:
-    """File-name part naming a comparable group, e.g. ``mnist5k_Linf_eps0.2_quick-v1_n1000``."""
-    e = "" if eps is None else f"_eps{eps:g}"
-    return f"{dataset}_{threat_model}{e}_{preset}-v{version}_n{n_points}"
-
-
-def _is_full(r: dict[str, Any]) -> bool:
-    return r["n_points"] == r.get("n_available", r["n_points"])
-
-
-def _colors(keys: Iterable[str]) -> dict[str, Any]:
-    cmap = plt.get_cmap("tab10")
-    return {k: cmap(i % 10) for i, k in enumerate(sorted(set(keys)))}
+from bench.errors import BenchError
+from bench.plot_style import (  # noqa: F401  (re-exported: the helpers' old import path)
+    PLOT_CODE_VERSION,
+    PLOT_SUFFIXES,
+    PNG_DPI,
+    RC,
+    _colors,
+    _is_full,
+    group_slug,
+    is_fresh,
+    plot_paths,
+    save,
+    source_digest,
+)
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -115,7 +58,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 def _own_rule_spec(model_id: str) -> str | None:
     """The model's training surrogate as a rule spec (None when no card is found)."""
-    from bench.leaderboard import find_card
+    from models_zoo.lookup import find_card
     from models_zoo.zoo import card_rule
 
     try:
@@ -328,7 +271,7 @@ _RULE_RE = re.compile(r"^(?P<family>[a-z-]+)(?::(?P<params>.*))?$")
 
 def rule_sharpness(spec: str) -> tuple[str, str, float] | None:
     """``"atan:alpha=4"`` -> ("atan", "alpha", 4.0): the family's width/sharpness parameter, if any."""
-    from attacks.backward_rules import SURROGATE_FAMILIES
+    from attacks.surrogates import SURROGATE_FAMILIES
 
     m = _RULE_RE.match(spec.strip())
     if not m or m["family"] not in SURROGATE_FAMILIES:
@@ -397,7 +340,7 @@ def plot_sg_sensitivity(results: list[dict[str, Any]], out_dir: Path) -> list[Pa
     Drawn only for families where some model was attacked with two or more sharpness values (the
     ``standard`` / ``full`` presets' SG sweep); the model's own SG is marked with a star.
     """
-    from attacks.backward_rules import SURROGATE_FAMILIES
+    from attacks.surrogates import SURROGATE_FAMILIES
 
     written: list[Path] = []
     for key, fams in sorted(sg_points(results).items()):
@@ -486,8 +429,8 @@ def render_plots(results_root: Path | None = None, out_dir: Path | None = None, 
     With ``prune``, PNG/SVG files under ``out_dir`` that this render did not write (a model or group that
     no longer exists) are removed, so the folder mirrors the data.
     """
-    from bench.analysis import load_analyses
-    from bench.leaderboard import load_results
+    from bench.store import load_analyses
+    from bench.leaderboard_table import load_results
 
     out_dir = out_dir or plots_dir()
     results = load_results(results_root)
@@ -510,26 +453,6 @@ def render_plots(results_root: Path | None = None, out_dir: Path | None = None, 
             if p.is_file() and p.suffix in PLOT_SUFFIXES and p.resolve() not in keep:
                 p.unlink()
     return written
-
-
-def plot_model_mpd(model_id: str, out_dir: Path | None = None, recompute: bool = False, **analyze_kwargs: Any) -> list[Path]:
-    """``snnbench plot mpd MODEL``: the MPD figure of any zoo model, accepted submission or card path.
-
-    Uses the stored ``analysis.json``; computes it first (runs the model: see :mod:`bench.analysis`) when
-    it is missing or ``recompute`` is set.
-    """
-    import json
-
-    from bench.analysis import analysis_path, analyze
-    from bench.leaderboard import find_card
-
-    card = find_card(model_id)  # one-line BenchError for an unknown id
-    path = analysis_path(card, analyze_kwargs.get("results_root"))
-    if recompute or not path.is_file():
-        analysis, _, _ = analyze(model_id, force=recompute, **analyze_kwargs)
-    else:
-        analysis = json.loads(path.read_text())
-    return plot_mpd(analysis, out_dir or plots_dir())
 
 
 # -- README ---------------------------------------------------------------------------------------------
@@ -587,9 +510,9 @@ def readme_plots_block(written: list[Path], root: Path, analyses: list[dict[str,
 def write_plots(results_root: Path | None = None, out_dir: Path | None = None, readme: Path | None = None) -> list[Path]:
     """Render every plot and refresh the README's plots block (the project README when ``out_dir`` is the
     project's own ``reports/plots``)."""
-    from bench.analysis import load_analyses
+    from bench.store import load_analyses
     from bench.io import atomic_write_text
-    from bench.leaderboard import PLOTS_END, PLOTS_START, default_readme, replace_block
+    from bench.leaderboard_table import PLOTS_END, PLOTS_START, default_readme, replace_block
 
     written = render_plots(results_root, out_dir)
     if readme is None and out_dir is None:

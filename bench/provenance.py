@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from bench import __version__
+from bench.version import __version__
 from bench.config import PROJECT_ROOT
 
 #: the run's commit snapshot, shared with worker processes

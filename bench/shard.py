@@ -71,7 +71,7 @@ def run_job(job: Job | dict[str, Any]) -> dict[str, Any]:
 
 def n_chunks(model: str, limit: int | None, chunk_size: int | None) -> int:
     from bench.data import load_dataset
-    from bench.submit import find_card
+    from models_zoo.lookup import find_card
 
     card = find_card(model)
     n = len(load_dataset(card.dataset).test.head(limit))

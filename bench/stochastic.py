@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.scoring import _pass_seed, predict
+
 #: seed offset of the fresh passes that score the committed examples (never used to choose them)
 FRESH_OFFSET = 500_009
 
@@ -36,8 +38,6 @@ def margins(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def score_margin(model: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int, passes: int, seed: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """(bitmask of correct passes [N], EOT-averaged margin [N], logits of the first pass [N, K])."""
-    from bench.engine import _pass_seed, predict
-
     mask = np.zeros(len(y), dtype=np.int64)
     total = torch.zeros(len(y))
     first = None

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.config import results_dir
 from bench.errors import BenchError
 from bench.io import atomic_write_json
 
@@ -117,3 +118,28 @@ def read_points(result: dict[str, Any], path: Path, columns: Iterable[str] = ("i
                     raise BenchError(f"points file {p}: '{col}' gives {100.0 * df[col].astype(bool).mean():.2f}%, "
                                      f"its result says {result[key]:.2f}%: {fix}")
     return df
+
+
+# -- stored model analyses (written by `snnbench analyze`, bench/analysis.py; read by the reports) -----------
+ANALYSIS_FILE = "analysis.json"
+
+
+def analysis_path(card: Any, root: Path | None = None) -> Path:
+    """Where a model's analysis lives: beside its results."""
+    return (root or results_dir()) / card.dataset / card.id / ANALYSIS_FILE
+
+
+def load_analyses(root: Path | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """(dataset, model_id) -> analysis, for every analysis.json under ``root``."""
+    root = root or results_dir()
+    out = {}
+    for p in sorted(root.rglob(ANALYSIS_FILE)):
+        if ".partial" in p.parts:
+            continue
+        try:
+            a = json.loads(p.read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BenchError(f"analysis file {p} is not valid JSON ({e}): delete it and run `snnbench analyze`") from None
+        if isinstance(a, dict) and a.get("kind") == "analysis":
+            out[(a["dataset"], a["model_id"])] = a
+    return out

@@ -43,75 +43,21 @@ import torch
 from bench import flags as F
 from bench.config import PROJECT_ROOT
 from bench.custom_arch import code_path, code_sha256, is_custom, split_spec
-from bench.errors import BenchError, unknown_name_error
+from bench.errors import BenchError
 from bench.io import atomic_write_json
 from models_zoo.cards import ModelCard, card_to_toml, load_card, verify_checkpoint
+from models_zoo.lookup import (  # noqa: F401  (re-exported: card lookup moved to models_zoo/lookup.py)
+    CARD_NAME,
+    SUBMISSIONS_ENV,
+    check_not_shadowing,
+    find_card,
+    submission_cards,
+    submissions_dir,
+)
 
-#: where accepted submissions live (overridden by the SNNBENCH_SUBMISSIONS_DIR environment variable)
-SUBMISSIONS_ENV = "SNNBENCH_SUBMISSIONS_DIR"
-CARD_NAME = "card.toml"
 RECORD_NAME = "submission.json"
 
 Report = Callable[[str], None]
-
-
-def submissions_dir() -> Path:
-    """``submissions/`` in the project root, or ``$SNNBENCH_SUBMISSIONS_DIR``."""
-    env = os.environ.get(SUBMISSIONS_ENV)
-    return Path(env) if env else PROJECT_ROOT / "submissions"
-
-
-def submission_cards(directory: Path | None = None) -> list[ModelCard]:
-    """The cards of every accepted submission (``submissions/<id>/card.toml``), sorted by id."""
-    d = directory or submissions_dir()
-    return sorted((load_card(p) for p in sorted(d.glob(f"*/{CARD_NAME}"))), key=lambda c: c.id)
-
-
-def find_card(model: str) -> ModelCard:
-    """A card by zoo id, accepted-submission id, or path to a ``.toml`` card.
-
-    An id resolves only inside the zoo and the submissions folder: it must be a plain id (no ``/``, no
-    ``..``), and the card found must carry that id. A card given by path may not reuse the id of a zoo
-    entry or an accepted submission (its results would overwrite theirs).
-    """
-    from bench.limits import check_id
-    from models_zoo.cards import _ID_RE
-    from models_zoo.zoo import list_cards
-
-    zoo = {c.id: c for c in list_cards()}
-    if model.endswith(".toml"):
-        card = load_card(model)
-        _check_not_shadowing(card, zoo)
-        return card
-    check_id(model)
-    if model in zoo:
-        return zoo[model]
-    if not _ID_RE.match(model):
-        raise BenchError(f"model '{model}' is neither a zoo id nor a submission id (ids are lowercase letters, digits and . _ + -, "
-                         "no folders): pass a card as a path ending in .toml")
-    root = submissions_dir().resolve()
-    p = (root / model / CARD_NAME).resolve()
-    if p.is_file() and p.parent.parent == root:
-        card = load_card(p)
-        if card.id != model:
-            raise BenchError(f"submission folder {p.parent} holds a card with id '{card.id}', not '{model}': fix the folder name")
-        return card
-    subs = [c.id for c in submission_cards()] if submissions_dir().is_dir() else []
-    raise unknown_name_error("model", model, [*zoo, *subs])
-
-
-def _check_not_shadowing(card: ModelCard, zoo: dict[str, ModelCard]) -> None:
-    """A card path whose id is a zoo entry's or an accepted submission's (other than that very card) is refused."""
-    owner = zoo.get(card.id)
-    if owner is None:
-        sub = submissions_dir() / card.id / CARD_NAME
-        owner = load_card(sub) if sub.is_file() else None
-        kind = "an accepted submission"
-    else:
-        kind = "a zoo entry"
-    if owner is not None and owner.path is not None and card.path is not None and owner.path.resolve() != card.path.resolve():
-        raise BenchError(f"card {card.path} has id '{card.id}', which is {kind}'s ({owner.path}): give the card its own id "
-                         "(its results would overwrite that model's stored results)")
 
 
 @dataclass
@@ -333,9 +279,9 @@ class SubmitOutcome:
 
 def submit(
     card_path: str | Path,
-    preset: str = "quick",
+    preset: str | None = None,  # None: bench.toml [defaults]
     eps: float | None = None,
-    threat_model: str = "Linf",
+    threat_model: str | None = None,  # None: bench.toml [defaults]
     limit: int | None = None,
     device: str = "auto",
     batch_size: int | None = None,

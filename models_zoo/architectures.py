@@ -9,69 +9,16 @@ adapter averages over time. Spiking neurons are spikingjelly nodes; the adapter 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
-from spikingjelly.activation_based import layer, neuron, surrogate
+from spikingjelly.activation_based import layer
 from torch import nn
 
 from attacks.backward_rules import BackwardRule
 from bench.errors import BenchError, unknown_name_error
-
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_architecture(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in ARCHITECTURES:
-            raise ValueError(f"architecture '{name}' is already registered")
-        ARCHITECTURES[name] = fn
-        return fn
-
-    return deco
-
-
-def spikingjelly_surrogate(rule: BackwardRule) -> surrogate.SurrogateFunctionBase:
-    """The spikingjelly surrogate equal to ``rule`` (used only when the net runs outside the adapter)."""
-    p = rule.params
-    if rule.family == "atan":
-        return surrogate.ATan(alpha=p["alpha"])
-    if rule.family == "sigmoid":
-        return surrogate.Sigmoid(alpha=p["alpha"])
-    if rule.family == "triangle":
-        return surrogate.PiecewiseQuadratic(alpha=1.0 / p["gamma"])
-    return surrogate.ATan()  # no spikingjelly twin: the adapter installs the exact rule anyway
-
-
-def make_neuron(spec: dict[str, Any], rule: BackwardRule) -> nn.Module:
-    """A spikingjelly neuron node (multi-step) from a card's ``[neuron]`` table."""
-    kind = spec.get("type", "LIF")
-    v_reset = spec.get("v_reset", 0.0)
-    common = dict(
-        v_threshold=float(spec.get("v_threshold", 1.0)),
-        v_reset=None if v_reset is None or v_reset == "soft" else float(v_reset),
-        surrogate_function=spikingjelly_surrogate(rule),
-        detach_reset=bool(spec.get("detach_reset", False)),
-        step_mode="m",
-    )
-    if kind == "LIF":
-        return neuron.LIFNode(tau=float(spec.get("tau", 2.0)), decay_input=bool(spec.get("decay_input", True)), **common)
-    if kind == "IF":
-        return neuron.IFNode(**common)
-    if kind == "PLIF":
-        return neuron.ParametricLIFNode(init_tau=float(spec.get("tau", 2.0)), decay_input=bool(spec.get("decay_input", True)), **common)
-    if kind == "DLIF":
-        from models_zoo.neurons_dlif import DLIFNeuron
-
-        if spec.get("time_steps") is None:
-            raise BenchError("a DLIF neuron needs 'time_steps' in its neuron spec (build it from a card, which supplies T)")
-        return DLIFNeuron(
-            int(spec["time_steps"]), rule=rule, v_threshold=common["v_threshold"], v_reset=common["v_reset"],
-            tau=float(spec.get("tau", 0.99)), detach_reset=common["detach_reset"], step_mode="m",
-        )
-    raise BenchError(f"neuron type '{kind}' is not known to the zoo's architectures: use LIF, IF, PLIF or DLIF")
-
+from models_zoo import sew as _sew  # noqa: F401  (registers sew_small: Luu's SEW net, issue 13)
+from models_zoo.arch_base import ARCHITECTURES, make_neuron, register_architecture, spikingjelly_surrogate  # noqa: F401  (re-exported)
 
 def _pool(kind: str) -> nn.Module:
     if kind == "avg":
@@ -302,5 +249,3 @@ def build_architecture(name: str, **kwargs: Any) -> nn.Module:
         return ARCHITECTURES[name](**kwargs)
     except TypeError as e:
         raise BenchError(f"architecture '{name}' does not accept these arguments: {e}") from None
-
-from models_zoo import sew as _sew  # noqa: E402,F401  (registers sew_small: Luu's SEW net, issue 13)

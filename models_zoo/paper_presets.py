@@ -30,7 +30,7 @@ import copy
 from typing import Any
 
 from models_zoo import defenses as _d
-from models_zoo.recipes import RSSNN_NEURON, Recipe, ce_loss, register_recipe
+from models_zoo.recipe_base import RSSNN_NEURON, Recipe, ce_loss, register_recipe
 
 CIFAR = ("cifar10", "cifar100")
 

@@ -37,7 +37,7 @@ import copy
 from typing import Any
 
 from models_zoo import defenses as _d
-from models_zoo.recipes import (
+from models_zoo.recipe_base import (
     AT_DEFAULTS,
     RECIPES,
     RSSNN_DEFAULTS,

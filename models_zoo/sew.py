@@ -22,7 +22,7 @@ from torch import nn
 
 from attacks.backward_rules import BackwardRule
 from bench.errors import BenchError
-from models_zoo.architectures import make_neuron, register_architecture
+from models_zoo.arch_base import make_neuron, register_architecture
 
 
 class SEWBasicBlock(nn.Module):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from attacks.backward_rules import BackwardRule, training_rule
+from attacks.transfer import SourceZoo, set_source_zoo
 from bench.adapter import SNNAdapter
 from bench.config import dataset_config, load_config, project_path
 from bench.errors import BenchError, unknown_name_error
@@ -107,3 +108,7 @@ def load_model(card: ModelCard | str, device: str | torch.device = "cpu", seed: 
     net = build_net(card)
     load_weights_into(net, load_state_dict(ckpt), card.id)  # refuses NaN/inf parameters and buffers
     return wrap(net, card, seed=seed).to(device).eval()
+
+
+# Transfer attacks (attacks/transfer.py, a lower layer) draw their source models from this zoo.
+set_source_zoo(SourceZoo(list_cards=lambda: list_cards(), load_model=lambda model_id, device: load_model(model_id, device)))

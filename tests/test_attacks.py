@@ -98,3 +98,27 @@ def test_pgd_early_stop_changes_cost_not_outcome(digits_model, batch, rule):
     assert torch.equal(xa[~broke_a], xb[~broke_b]), "unbroken points must follow the same trajectory"
     assert 0 < broke_a.sum() < len(y), "the test needs both broken and unbroken points"
     assert cost_a < cost_b
+
+
+def test_every_registered_attack_returns_an_empty_batch_unchanged():
+    """The attack contract (attacks/base.py): an empty batch comes back as is, without a forward."""
+    import torch
+
+    import attacks.algorithms  # noqa: F401  (the catalogue: importing it registers every attack)
+    from attacks.base import ATTACKS
+
+    class NoForward(torch.nn.Module):
+        def forward(self, x):  # pragma: no cover - must not run
+            raise AssertionError("an empty batch must not reach the model")
+
+    x = torch.zeros(0, 1, 28, 28)
+    tried = 0
+    for name, cls in ATTACKS.items():
+        try:
+            attack = cls()
+        except TypeError:  # attacks that need arguments (sources, ...) are covered by their own tests
+            continue
+        out = attack.perturb(NoForward(), x, torch.zeros(0, dtype=torch.long), 0.1, torch.Generator().manual_seed(0))
+        assert out.shape == x.shape, name
+        tried += 1
+    assert tried >= 8, f"only {tried} of {len(ATTACKS)} attacks could be built without arguments"

@@ -124,7 +124,7 @@ def test_committed_results_never_put_the_worst_case_above_any_attack():
 
 def test_gauntlet_preset_tables_come_before_paper_protocol_tables():
     """README's block opens with the benchmark's own presets; the papers' protocols follow (issue 13)."""
-    from bench.leaderboard import _group_order
+    from bench.leaderboard_table import _group_order
 
     keys = [("mnist5k", "Linf", 0.05, "paper-mpd-sgr", 1, 1000), ("mnist5k", "Linf", 0.2, "quick", 2, 1000),
             ("mnist5k", "Linf", 0.1, "standard", 5, 100)]

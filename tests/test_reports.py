@@ -35,7 +35,7 @@ def card_fields(model_id):
 
 @pytest.fixture()
 def fake_cards(monkeypatch):
-    monkeypatch.setattr(lb, "_card_fields", card_fields)
+    monkeypatch.setattr("bench.leaderboard_table._card_fields", card_fields)  # where build_table reads cards
 
 
 def result(model, robust, clean=97.0, own=None, flags=(), dataset="mnist5k", preset="quick", eps=0.2):
