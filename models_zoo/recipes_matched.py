@@ -127,7 +127,13 @@ for _pool in ("max", "avg"):
          "cosine (code 100, best-val), no horizontal flip (MNIST digits).",
          "luu-sew-avg" if _pool == "max" else None)
 
+# -- PGD-AT at pgd-at+sr's budget --------------------------------------------------------------------------
+_reg("pgd-at-e4", "pgd-at-e4", RECIPES["pgd-at"].paper, _d.pgd_at_loss, {**AT_DEFAULTS, "epochs": 4},
+     "Matched AT baseline of pgd-at+sr: PGD-AT (CE on PGD-2 examples, eps 0.2, step eps/2, random start, own SG, eval "
+     "mode) for 4 epochs, pgd-at+sr's budget; the pair differs only in SR's penalty (lambda 0.1, h 0.01).", None)
+
 # -- matched baselines of the existing recipes (their definitions are unchanged) ---------------------------
 for _name, _mb in {"mpd-sgr": "baseline-e10", "sr": "baseline-e6", "pgd-at": "baseline-e6",
-                   "pgd-at+mpd-sgr": "pgd-at", "rssnn": "baseline-dlif", "sparse-arch-max": "sparse-arch-avg"}.items():
+                   "pgd-at+mpd-sgr": "pgd-at", "rssnn": "baseline-dlif", "sparse-arch-max": "sparse-arch-avg",
+                   "pgd-at+sr": "pgd-at-e4"}.items():
     RECIPES[_name].matched_baseline = _mb
