@@ -1,13 +1,6 @@
-"""The leaderboard: a pure function of stored results, analyses and model cards (no model is run).
+"""The leaderboard's artefacts: a pure function of stored results, analyses and model cards (no model is run).
 
-Only comparable results share a table: same data set, threat model, eps, preset and preset version, and
-number of points (by default only full test sets are ranked). Within a table rows are sorted by the
-per-point worst-case robust accuracy (the ranking key), then clean accuracy, then model id.
-
-Each row carries the card's fields, the 95% Wilson interval of the worst-case accuracy, the masking gap
-(own-SG minus worst-case robust accuracy), mean +- std over seeds (rows of the same table whose cards
-differ only in seed), and the model-derived metrics stored by ``snnbench analyze`` (Omega, firing rate,
-input-gradient sparsity; see :mod:`bench.analysis`).
+What a table holds and how it is ranked is :mod:`bench.leaderboard_table`'s docstring.
 
 Artefacts: ``reports/leaderboard.md``, ``reports/leaderboard.csv``, ``reports/index.html`` (static page,
 see :mod:`bench.html`) and the block between ``<!-- leaderboard:start -->`` and ``<!-- leaderboard:end -->``
