@@ -75,8 +75,12 @@ def test_limit_takes_a_class_balanced_subset_of_a_class_sorted_split():
     assert head.y.tolist() == [0, 1, 2, 0, 1, 2, 0]
     assert head.indices.tolist() == [100, 105, 108, 101, 106, 109, 102]
     assert torch.equal(head.x.flatten(), torch.tensor([0.0, 5, 8, 1, 6, 9, 2]))
-    assert split.head(None) is split and split.head(12) is split  # the full split keeps its order
+    full = split.head(None)  # the full split is dealt out the same way (single-class batches weaken attacks)
+    assert full.y.tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 2, 0] and full.indices.tolist()[:3] == [100, 105, 108]
+    assert split.head(12).indices.tolist() == split.head(99).indices.tolist() == full.indices.tolist()
+    assert sorted(full.indices.tolist()) == split.indices.tolist() and full.index_hash != split.index_hash
     test = load_dataset("mnist5k").test
     assert test.y[:200].unique().numel() == 2  # stored class by class ...
     assert torch.bincount(test.head(200).y, minlength=10).tolist() == [20] * 10  # ... so --limit deals them out
     assert test.head(200).index_hash != test.head(300).index_hash
+    assert torch.bincount(test.head(None).y[:100], minlength=10).tolist() == [10] * 10  # every batch of 100 too
