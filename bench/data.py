@@ -30,6 +30,17 @@ def class_balanced_order(labels: np.ndarray) -> np.ndarray:
     return np.lexsort((labels, rank))  # by rank within the class, then by class
 
 
+def is_class_sorted(labels: np.ndarray) -> bool:
+    """True when ``labels`` come class by class (non-decreasing, with at least two classes and a repeat).
+
+    This is the order every full-split evaluation had before 3 December 2026, when ``Split.head(None)``
+    still returned the split as stored (docs/presets.md, "Full-split order"). :func:`class_balanced_order`
+    never gives it, except with one point per class, which the "repeat" condition excludes.
+    """
+    labels = np.asarray(labels)
+    return len(labels) > len(np.unique(labels)) > 1 and bool(np.all(np.diff(labels) >= 0))
+
+
 @dataclass(frozen=True)
 class Split:
     """One split of a data set: images in [0, 1] [N, C, H, W], labels [N], original indices [N]."""

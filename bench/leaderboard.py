@@ -49,9 +49,9 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
     from bench.store import load_analyses
     from bench.gauntlet_table import render_gauntlet
     from bench.html import render_html
-    from bench.matched import load_stored, matched_cells, zoo_cards
+    from bench.matched import matched_cells, partition_stored, zoo_cards
 
-    stored = load_stored(results_root)
+    stored, stale = partition_stored(results_root)
     results = [s.result for s in stored]
     cards = zoo_cards()
     claims = cl.load_claims()
@@ -63,11 +63,25 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
     return {
         "gauntlet.md": render_gauntlet(results),
         "claims.md": cl.render_markdown(claims, audits),
-        "leaderboard.md": render_markdown(df, es.render_markdown(sections, matched)),
+        "leaderboard.md": render_markdown(df, es.render_markdown(sections, matched) + stale_section(stale)),
         "leaderboard.csv": render_csv(df),
         "index.html": render_html(df, es.render_html(sections, matched) + cl.render_html_section(claims, audits)),
         "README.md": render_readme_block(df),
     }
+
+
+def stale_section(stale: list) -> list[str]:
+    """Markdown lines listing the stored results left out as stale (:func:`bench.matched.partition_stored`)."""
+    from bench.matched import stale_rerun_commands
+
+    if not stale:
+        return []
+    lines = ["", "## Stale results, left out", "",
+             f"{len(stale)} stored result(s) were attacked in the class-sorted order of before the full-split fix "
+             "(docs/presets.md, \"Full-split order\"): single-class batches weaken some attacks, so they are not "
+             "ranked or paired. Re-run them (an eval recomputes each, no `--force` needed):", "", "```"]
+    lines += sorted(stale_rerun_commands(stale))
+    return lines + ["```", ""]
 
 
 def write_leaderboard(results_root: Path | None = None, out_dir: Path | None = None, include_subsets: bool = False,

@@ -34,6 +34,7 @@ import pandas as pd
 from bench.stats import mcnemar_exact
 from bench.store import read_points
 from bench.config import config_hash, results_dir
+from bench.data import is_class_sorted
 from bench.errors import BenchError
 from bench.stats import wilson_interval
 
@@ -66,9 +67,20 @@ class Stored:
 
 
 def load_stored(root: Path | None = None) -> list[Stored]:
-    """Every result under ``root`` with its path (the same files as :func:`bench.leaderboard.load_results`)."""
+    """Every current result under ``root`` with its path (stale ones left out: :func:`partition_stored`)."""
+    return partition_stored(root)[0]
+
+
+def partition_stored(root: Path | None = None) -> tuple[list[Stored], list[Stored]]:
+    """(current, stale) results under ``root`` (the same files as :func:`bench.leaderboard.load_results`).
+
+    A result is stale when its points were attacked in the class-sorted order of before the full-split
+    fix (:func:`is_stale_order`): its numbers are from weaker attack batches, so reports leave it out and
+    list it for a re-run instead of ranking it.
+    """
     root = root or results_dir()
-    out = []
+    current: list[Stored] = []
+    stale: list[Stored] = []
     for p in sorted(root.rglob("*.json")):
         if ".partial" in p.parts:
             continue
@@ -80,8 +92,39 @@ def load_stored(root: Path | None = None) -> list[Stored]:
             missing = [k for k in RESULT_KEYS if k not in r]
             if missing:
                 raise BenchError(f"result file {p} lacks the key(s) {', '.join(missing)}: delete it and re-run the evaluation")
-            out.append(Stored(r, p))
-    return out
+            s = Stored(r, p)
+            (stale if is_stale_order(s) else current).append(s)
+    return current, stale
+
+
+def is_stale_order(stored: Stored) -> bool:
+    """True when the result's per-point file lists its points class by class (:func:`bench.data.is_class_sorted`).
+
+    The evaluation order is the points file's row order; files without a ``label`` column (none written by
+    ``snnbench eval`` lacks it) are never judged stale.
+    """
+    name = stored.result.get("points_file")
+    p = stored.path.parent / str(name) if name else None
+    if p is None or not p.is_file():
+        return False
+    try:
+        if "label" not in pd.read_csv(p, nrows=0).columns:
+            return False
+        labels = pd.read_csv(p, usecols=["label"])["label"].to_numpy()
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+        return False  # read_points gives the clear error when the file is used
+    return is_class_sorted(labels)
+
+
+def stale_rerun_commands(stale: list[Stored]) -> list[str]:
+    """One ``snnbench eval`` line per stale result (an eval recomputes it: its configuration hash changed)."""
+    lines = []
+    for s in stale:
+        r = s.result
+        seed = r.get("config", {}).get("seed")
+        lines.append(f"snnbench eval {r['model_id']} --preset {r['preset']} --eps {r['eps']} --threat-model {r['threat_model']}"
+                     + ("" if seed is None else f" --seed {seed}"))
+    return lines
 
 
 def protocol_hash(result: dict[str, Any]) -> str:

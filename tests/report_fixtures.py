@@ -42,8 +42,9 @@ def write_card(zoo: Path, model_id: str, recipe: str, seed: int = 0, matched_bas
 
 def write_result(root: Path, model_id: str, robust, clean=None, preset: str = "standard", eps: float = 0.2,
                  threat_model: str = "Linf", version: int = 3, index=None, n_available: int = 1000,
-                 split_hash: str = "split-a", dataset: str = "mnist5k", points: bool = True) -> Path:
-    """A result JSON and its ``*.points.csv`` (columns index, clean_correct, robust)."""
+                 split_hash: str = "split-a", dataset: str = "mnist5k", points: bool = True, labels=None) -> Path:
+    """A result JSON and its ``*.points.csv`` (columns index, clean_correct, robust; and label, in row order,
+    when ``labels`` is given, as ``snnbench eval`` writes it)."""
     robust = np.asarray(robust, dtype=bool)
     clean = np.ones_like(robust) if clean is None else np.asarray(clean, dtype=bool)
     n = robust.size
@@ -63,6 +64,8 @@ def write_result(root: Path, model_id: str, robust, clean=None, preset: str = "s
     (d / f"{stem}.json").write_text(json.dumps(result))
     if points:
         rows = ["index,clean_correct,robust"] + [f"{i},{int(c)},{int(r)}" for i, c, r in zip(index, clean, robust)]
+        if labels is not None:
+            rows = [f"{row},{lab}" for row, lab in zip(rows, ["label", *np.asarray(labels).tolist()])]
         (d / f"{stem}.points.csv").write_text("\n".join(rows) + "\n")
     return d / f"{stem}.json"
 
