@@ -184,6 +184,18 @@ def cmd_shard(args: argparse.Namespace) -> int:
     return 0
 
 
+def main_job_cards(cards: list, dataset: str, all_seeds: bool = False) -> list:
+    """The zoo entries `snnbench run` evaluates: those of ``dataset``, retired ones left out (bench.retired),
+    one seed per family (the lowest) unless ``all_seeds``; sorted by id."""
+    cards = [c for c in cards if c.dataset == dataset and not c.data.get("retired")]
+    if not all_seeds:
+        first: dict[str, object] = {}
+        for c in sorted(cards, key=lambda c: (c.family, c.training["seed"], c.id)):
+            first.setdefault(c.family, c)
+        cards = list(first.values())
+    return sorted(cards, key=lambda c: c.id)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -197,12 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config()
     dataset = args.dataset or cfg["defaults"]["dataset"]
     preset = args.preset or cfg["defaults"]["preset"]
-    cards = [c for c in list_cards() if c.dataset == dataset]
-    if not args.all_seeds:
-        first: dict[str, object] = {}
-        for c in sorted(cards, key=lambda c: (c.family, c.training["seed"], c.id)):
-            first.setdefault(c.family, c)
-        cards = sorted(first.values(), key=lambda c: c.id)  # type: ignore[attr-defined]
+    cards = main_job_cards(list_cards(), dataset, args.all_seeds)
     if not cards:
         raise BenchError(f"no zoo entries for data set '{dataset}': train one with `snnbench train baseline --dataset {dataset}`")
     t0 = time.time()
@@ -257,7 +264,8 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         print(f"{'id':<34} {'family':<18} {'dataset':<9} {'arch':<8} {'T':>2} {'neuron':<6} {'train SG':<14} {'clean':>6}")
         for c in cards:
             s = c.summary()
-            print(f"{c.id:<34} {c.family:<18} {c.dataset:<9} {c.architecture:<8} {c.time_steps:>2} {s['neuron']:<6} {s['training_sg']:<14} {c.claimed_clean_acc:>6.2f}")
+            print(f"{c.id:<34} {c.family:<18} {c.dataset:<9} {c.architecture:<8} {c.time_steps:>2} {s['neuron']:<6} {s['training_sg']:<14} {c.claimed_clean_acc:>6.2f}"
+                  + ("  (retired)" if c.data.get("retired") else ""))
         return 0
     if args.zoo_command == "show":
         card = get_card(args.model)

@@ -49,9 +49,10 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
     from bench.store import load_analyses
     from bench.gauntlet_table import render_gauntlet
     from bench.html import render_html
-    from bench.matched import matched_cells, partition_stored, zoo_cards
+    from bench.matched import _partition, matched_cells, zoo_cards
+    from bench.retired import retired_ids, retired_section
 
-    stored, stale = partition_stored(results_root)
+    stored, stale, retired = _partition(results_root)
     results = [s.result for s in stored]
     cards = zoo_cards()
     claims = cl.load_claims()
@@ -63,7 +64,8 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
     return {
         "gauntlet.md": render_gauntlet(results),
         "claims.md": cl.render_markdown(claims, audits),
-        "leaderboard.md": render_markdown(df, es.render_markdown(sections, matched) + stale_section(stale)),
+        "leaderboard.md": render_markdown(df, es.render_markdown(sections, matched) + stale_section(stale)
+                                         + retired_section(retired, retired_ids(cards))),
         "leaderboard.csv": render_csv(df),
         "index.html": render_html(df, es.render_html(sections, matched) + cl.render_html_section(claims, audits)),
         "README.md": render_readme_block(df),

@@ -76,11 +76,21 @@ def partition_stored(root: Path | None = None) -> tuple[list[Stored], list[Store
 
     A result is stale when its points were attacked in the class-sorted order of before the full-split
     fix (:func:`is_stale_order`): its numbers are from weaker attack batches, so reports leave it out and
-    list it for a re-run instead of ranking it.
+    list it for a re-run instead of ranking it. Results of retired zoo entries (a card's ``retired``) are in
+    neither list: :func:`bench.retired.retired_stored` returns them.
     """
+    return _partition(root)[:2]
+
+
+def _partition(root: Path | None = None) -> tuple[list[Stored], list[Stored], list[Stored]]:
+    """(current, stale, retired) results under ``root``; see :func:`partition_stored`."""
+    from bench.retired import retired_ids
+
     root = root or results_dir()
+    retired_models = retired_ids()
     current: list[Stored] = []
     stale: list[Stored] = []
+    retired: list[Stored] = []
     for p in sorted(root.rglob("*.json")):
         if ".partial" in p.parts:
             continue
@@ -93,8 +103,11 @@ def partition_stored(root: Path | None = None) -> tuple[list[Stored], list[Store
             if missing:
                 raise BenchError(f"result file {p} lacks the key(s) {', '.join(missing)}: delete it and re-run the evaluation")
             s = Stored(r, p)
-            (stale if is_stale_order(s) else current).append(s)
-    return current, stale
+            if s.model_id in retired_models:
+                retired.append(s)
+            else:
+                (stale if is_stale_order(s) else current).append(s)
+    return current, stale, retired
 
 
 def is_stale_order(stored: Stored) -> bool:

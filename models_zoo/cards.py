@@ -48,6 +48,9 @@ _TOP_LEVEL: dict[str, tuple[tuple[type, ...], bool]] = {
     "notes": ((str,), False),
     # zoo id of the matched baseline (same seed, differing only in the defense's knob; issue 13)
     "matched_baseline": ((str,), False),
+    # why the entry no longer ranks, naming what replaces it (issue 13: "retire results that the new recipes
+    # replace"); its stored results stay, listed under "Retired entries" (bench.retired), never ranked or paired
+    "retired": ((str,), False),
 }
 _NEURON: dict[str, tuple[tuple[type, ...], bool]] = {
     "type": ((str,), True),

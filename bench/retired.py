@@ -1,0 +1,69 @@
+"""Retired zoo entries: cards kept (their checkpoints still evaluate) whose results no longer rank.
+
+Issue 13 asks to "retire results that the new recipes replace": an entry whose recipe was superseded by a
+more faithful one (e.g. RSSNN's adversarial training with single-step RFGSM, which overfits catastrophically
+here, replaced by the multi-step PGD recipe) carries a top-level ``retired = "<why; what replaces it>"`` in
+its card. Its stored results are then left out of every ranked table, matched pair, claims row and plot
+(:func:`bench.matched.partition_stored`), and listed, with their numbers, under "Retired entries" in
+``reports/leaderboard.md``: nothing measured is hidden, and nothing retired is ranked. ``snnbench run``
+skips retired entries; ``snnbench eval <id>`` still evaluates one on request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def retired_reason(card: Any) -> str | None:
+    """The card's ``retired`` text, or None for an active entry."""
+    reason = card.data.get("retired")
+    return str(reason) if reason else None
+
+
+def retired_ids(cards: dict[str, Any] | None = None) -> dict[str, str]:
+    """Zoo id -> retirement reason, for every retired card (zoo and accepted submissions)."""
+    from bench.matched import zoo_cards
+
+    cards = zoo_cards() if cards is None else cards
+    return {cid: r for cid, c in cards.items() if (r := retired_reason(c))}
+
+
+def retired_stored(root: Path | None = None) -> list:
+    """The stored results of retired entries (:class:`bench.matched.Stored`), sorted by path."""
+    from bench.matched import _partition
+
+    return _partition(root)[2]
+
+
+def retired_section(retired: list, reasons: dict[str, str] | None = None) -> list[str]:
+    """Markdown lines: each retired entry's reason (grouped when several seeds share it) and its stored results,
+    not ranked. A result attacked in the pre-fix class-sorted order is marked (:func:`bench.matched.is_stale_order`)."""
+    from bench.matched import is_stale_order
+
+    if not retired:
+        return []
+    reasons = retired_ids() if reasons is None else reasons
+    by_reason: dict[str, list] = {}
+    for s in retired:
+        by_reason.setdefault(reasons.get(s.model_id, "retired"), []).append(s)
+    models = {s.model_id for s in retired}
+    lines = ["", "## Retired entries", "",
+             f"{len(models)} zoo entr{'y' if len(models) == 1 else 'ies'} replaced by newer recipes (the card's "
+             "`retired`, bench/retired.py). Their results are kept and listed here, never ranked, paired or "
+             "plotted; `snnbench eval <id>` still evaluates them.", ""]
+    for reason, group in sorted(by_reason.items(), key=lambda kv: min(s.model_id for s in kv[1])):
+        ids = sorted({s.model_id for s in group})
+        lines += [f"- **{', '.join(ids)}**: {reason}", "",
+                  "  | model | preset | threat model | eps | points | clean | robust | order |",
+                  "  |---|---|---|---:|---:|---:|---:|---|"]
+        def key(s):
+            r = s.result
+            return (s.model_id, str(r["preset"]), int(r["preset_version"]), str(r["threat_model"]), float(r["eps"]), int(r["n_points"]))
+        for s in sorted(group, key=key):
+            r = s.result
+            order = "class-sorted (pre-fix)" if is_stale_order(s) else "-"
+            lines.append(f"  | {s.model_id} | {r['preset']}-v{r['preset_version']} | {r['threat_model']} | {float(r['eps']):g} | "
+                         f"{int(r['n_points'])} | {float(r['clean_acc']):.2f} | {float(r['robust_acc']):.2f} | {order} |")
+        lines.append("")
+    return lines
