@@ -50,7 +50,7 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
     from bench.gauntlet_table import render_gauntlet
     from bench.html import render_html
     from bench.matched import _partition, matched_cells, zoo_cards
-    from bench.retired import retired_ids, retired_section
+    from bench.retired import retired_html, retired_ids, retired_section
 
     stored, stale, retired = _partition(results_root)
     results = [s.result for s in stored]
@@ -67,7 +67,8 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
         "leaderboard.md": render_markdown(df, es.render_markdown(sections, matched) + stale_section(stale)
                                          + retired_section(retired, retired_ids(cards))),
         "leaderboard.csv": render_csv(df),
-        "index.html": render_html(df, es.render_html(sections, matched) + cl.render_html_section(claims, audits)),
+        "index.html": render_html(df, es.render_html(sections, matched) + cl.render_html_section(claims, audits)
+                                   + retired_html(retired, retired_ids(cards))),
         "README.md": render_readme_block(df),
     }
 

@@ -67,3 +67,21 @@ def retired_section(retired: list, reasons: dict[str, str] | None = None) -> lis
                          f"{int(r['n_points'])} | {float(r['clean_acc']):.2f} | {float(r['robust_acc']):.2f} | {order} |")
         lines.append("")
     return lines
+
+
+def retired_html(retired: list, reasons: dict[str, str] | None = None) -> str:
+    """The HTML page's short list of retired entries and why (their numbers: leaderboard.md)."""
+    import html as _h
+
+    if not retired:
+        return ""
+    reasons = retired_ids() if reasons is None else reasons
+    by_reason: dict[str, set[str]] = {}
+    for s in retired:
+        by_reason.setdefault(reasons.get(s.model_id, "retired"), set()).add(s.model_id)
+    items = "".join(f"<li><strong>{_h.escape(', '.join(sorted(ids)))}</strong>: {_h.escape(reason)}</li>\n"
+                    for reason, ids in sorted(by_reason.items(), key=lambda kv: min(kv[1])))
+    return ('<section class="retired" id="retired">\n<h2>Retired entries</h2>\n'
+            '<p class="legend">Replaced by newer recipes; never ranked, paired or plotted. Their stored results: '
+            '<a href="leaderboard.md#retired-entries">leaderboard.md</a>.</p>\n'
+            f"<ul>\n{items}</ul>\n</section>\n")

@@ -42,7 +42,9 @@ def test_retired_results_are_listed_not_ranked(tmp_path, monkeypatch):
     ranked, listed = out["leaderboard.md"].split("## Retired entries")
     assert "old-s0" not in ranked and "new-s0" in ranked
     assert REASON in listed and "| old-s0 | standard-v3 | Linf | 0.2 | 200 | 100.00 | 50.00 | - |" in listed
-    assert "old-s0" not in out["leaderboard.csv"] and "old-s0" not in out["index.html"]
+    assert "old-s0" not in out["leaderboard.csv"]
+    page, retired_list = out["index.html"].split('<section class="retired"')
+    assert "old-s0" not in page and "<strong>old-s0</strong>: " + REASON in retired_list
 
 
 def test_no_retired_section_without_retired_entries(tmp_path, monkeypatch):
