@@ -114,6 +114,14 @@ _reg("pgd-at+rssnn-pgd", "pgd-at+rssnn-pgd", "Ding et al. (ICML 2024) RSSNN in i
      "eps 0.2 overfits catastrophically on MNIST: the old pgd-at+rssnn): 0.5 CE(clean) + 0.5 CE(adv) + 1.0 MS-MPPD; "
      "3 epochs (CPU budget).",
      "pgd-at-dlif")
+_reg("pgd-at+rssnn-pgd-rho0.1", "pgd-at+rssnn-pgd-rho0.1",
+     "Ding et al. (ICML 2024) RSSNN in its AT mode, with multi-step PGD examples, rho 0.1",
+     _d.rssnn_loss, {**RSSNN_DEFAULTS, **AT3_DEFAULTS, "rssnn_perturbation": "pgd", "rssnn_rho": 0.1, "epochs": 3},
+     "pgd-at+rssnn-pgd at the admissible strength of the issue-13 sweep (models_zoo/claim_sweep.py, rssnn-at): rho = 1 "
+     "(the paper's) costs 15 points of clean accuracy against pgd-at-dlif, rho = 0.1 costs 1.4 (500 points) and is "
+     "the sweep's strongest point under paper-rssnn. Otherwise pgd-at+rssnn-pgd: 0.5 CE(clean) + 0.5 CE(PGD-3 adv) + "
+     "0.1 MS-MPPD; 3 epochs (CPU budget).",
+     "pgd-at-dlif")
 
 # -- Luu: phase encoder + SEW net, max vs avg stem pooling -------------------------------------------------
 _LUU_PAPER = RECIPES["sparse-arch-max"].paper

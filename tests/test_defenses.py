@@ -150,7 +150,7 @@ def test_rssnn_penalty_reads_the_last_spiking_layers_input():
 ZOO_RECIPES = ["baseline", "sr", "mpd-sgr", "rssnn", "sparse-arch-max", "sparse-arch-avg", "pgd-at", "pgd-at+sr", "pgd-at+mpd-sgr", "pgd-at+rssnn",
                # issue 13: matched baselines and the defenses as their papers' code builds them
                "baseline-e6", "baseline-e10", "baseline-if", "sr-if", "baseline-dlif", "pgd-at-dlif", "pgd-at+rssnn-pgd",
-               "luu-sew-max", "luu-sew-avg", "pgd-at-e4"]
+               "luu-sew-max", "luu-sew-avg", "pgd-at-e4", "pgd-at+rssnn-pgd-rho0.1"]
 
 
 def test_the_zoo_lists_every_recipe():
