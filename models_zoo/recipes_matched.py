@@ -22,7 +22,8 @@ here (``mpd-sgr`` -> ``baseline-e10``, ``sr`` and ``pgd-at`` -> ``baseline-e6``,
   ``pgd-at+rssnn``, single-step RFGSM at eps 0.2, overfits catastrophically: models_zoo/SWEEPS.md). Both
   use the RSSNN code's AT loss 0.5 CE(clean) + 0.5 CE(adv) on PGD-3 examples (eps 0.2, step eps/2, random
   start, own SG, eval mode), 3 epochs (CPU budget); ``pgd-at+rssnn-pgd`` adds rho * MS-MPPD (rho 1), ``pgd-at-dlif``
-  has rho = 0.
+  has rho = 0. ``pgd-at+rssnn-pgd-rho0.1`` is the same with rho 0.1, the strength of the issue-13 sweep whose clean
+  accuracy stays within 3 points of ``pgd-at-dlif`` (rho 1 costs 15; models_zoo/SWEEPS.md, "Strength sweeps").
 * ``luu-sew-max`` / ``luu-sew-avg``: Luu (arXiv 2509.23762) as the code builds it (luutn2002/grad-obf-snn):
   weighted phase encoder (K = 8 bit planes of pixel/256, T = 10, detached input), a small SEW-ResNet
   (:func:`models_zoo.sew.sew_small`), IF + atan alpha 2, detach_reset, stem pooling after the stem's neuron;
