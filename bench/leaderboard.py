@@ -49,7 +49,7 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
     from bench.store import load_analyses
     from bench.gauntlet_table import render_gauntlet
     from bench.html import render_html
-    from bench.matched import _partition, matched_cells, zoo_cards
+    from bench.matched import _partition, is_stale_order, matched_cells, zoo_cards
     from bench.retired import retired_html, retired_ids, retired_section
 
     stored, stale, retired = _partition(results_root)
@@ -65,7 +65,7 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
         "gauntlet.md": render_gauntlet(results),
         "claims.md": cl.render_markdown(claims, audits),
         "leaderboard.md": render_markdown(df, es.render_markdown(sections, matched) + stale_section(stale)
-                                         + retired_section(retired, retired_ids(cards))),
+                                         + retired_section(retired, retired_ids(cards), {s.path for s in retired if is_stale_order(s)})),
         "leaderboard.csv": render_csv(df),
         "index.html": render_html(df, es.render_html(sections, matched) + cl.render_html_section(claims, audits)
                                    + retired_html(retired, retired_ids(cards))),

@@ -77,9 +77,14 @@ def partition_stored(root: Path | None = None) -> tuple[list[Stored], list[Store
     A result is stale when its points were attacked in the class-sorted order of before the full-split
     fix (:func:`is_stale_order`): its numbers are from weaker attack batches, so reports leave it out and
     list it for a re-run instead of ranking it. Results of retired zoo entries (a card's ``retired``) are in
-    neither list: :func:`bench.retired.retired_stored` returns them.
+    neither list: :func:`retired_stored` returns them.
     """
     return _partition(root)[:2]
+
+
+def retired_stored(root: Path | None = None) -> list[Stored]:
+    """The stored results of retired zoo entries (:mod:`bench.retired`), sorted by path."""
+    return _partition(root)[2]
 
 
 def _partition(root: Path | None = None) -> tuple[list[Stored], list[Stored], list[Stored]]:
@@ -87,7 +92,7 @@ def _partition(root: Path | None = None) -> tuple[list[Stored], list[Stored], li
     from bench.retired import retired_ids
 
     root = root or results_dir()
-    retired_models = retired_ids()
+    retired_models = retired_ids(zoo_cards())
     current: list[Stored] = []
     stale: list[Stored] = []
     retired: list[Stored] = []

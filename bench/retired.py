@@ -4,7 +4,7 @@ Issue 13 asks to "retire results that the new recipes replace": an entry whose r
 more faithful one (e.g. RSSNN's adversarial training with single-step RFGSM, which overfits catastrophically
 here, replaced by the multi-step PGD recipe) carries a top-level ``retired = "<why; what replaces it>"`` in
 its card. Its stored results are then left out of every ranked table, matched pair, claims row and plot
-(:func:`bench.matched.partition_stored`), and listed, with their numbers, under "Retired entries" in
+(:func:`bench.matched.partition_stored`; :func:`bench.matched.retired_stored` returns them), and listed, with their numbers, under "Retired entries" in
 ``reports/leaderboard.md``: nothing measured is hidden, and nothing retired is ranked. ``snnbench run``
 skips retired entries; ``snnbench eval <id>`` still evaluates one on request.
 """
@@ -23,24 +23,17 @@ def retired_reason(card: Any) -> str | None:
 
 def retired_ids(cards: dict[str, Any] | None = None) -> dict[str, str]:
     """Zoo id -> retirement reason, for every retired card (zoo and accepted submissions)."""
-    from bench.matched import zoo_cards
+    from models_zoo.lookup import all_cards
 
-    cards = zoo_cards() if cards is None else cards
+    cards = dict(all_cards()) if cards is None else cards
     return {cid: r for cid, c in cards.items() if (r := retired_reason(c))}
 
 
-def retired_stored(root: Path | None = None) -> list:
-    """The stored results of retired entries (:class:`bench.matched.Stored`), sorted by path."""
-    from bench.matched import _partition
-
-    return _partition(root)[2]
-
-
-def retired_section(retired: list, reasons: dict[str, str] | None = None) -> list[str]:
+def retired_section(retired: list, reasons: dict[str, str] | None = None, stale_paths: set[Path] | None = None) -> list[str]:
     """Markdown lines: each retired entry's reason (grouped when several seeds share it) and its stored results,
-    not ranked. A result attacked in the pre-fix class-sorted order is marked (:func:`bench.matched.is_stale_order`)."""
-    from bench.matched import is_stale_order
-
+    not ranked. A result whose path is in ``stale_paths`` (attacked in the pre-fix class-sorted order,
+    :func:`bench.matched.is_stale_order`) is marked."""
+    stale_paths = stale_paths or set()
     if not retired:
         return []
     reasons = retired_ids() if reasons is None else reasons
@@ -62,7 +55,7 @@ def retired_section(retired: list, reasons: dict[str, str] | None = None) -> lis
             return (s.model_id, str(r["preset"]), int(r["preset_version"]), str(r["threat_model"]), float(r["eps"]), int(r["n_points"]))
         for s in sorted(group, key=key):
             r = s.result
-            order = "class-sorted (pre-fix)" if is_stale_order(s) else "-"
+            order = "class-sorted (pre-fix)" if s.path in stale_paths else "-"
             lines.append(f"  | {s.model_id} | {r['preset']}-v{r['preset_version']} | {r['threat_model']} | {float(r['eps']):g} | "
                          f"{int(r['n_points'])} | {float(r['clean_acc']):.2f} | {float(r['robust_acc']):.2f} | {order} |")
         lines.append("")

@@ -46,11 +46,11 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "report": (
         "bench.leaderboard", "bench.leaderboard_table", "bench.report_tables", "bench.plot_style", "bench.html", "bench.plots", "bench.eps_plots",
-        "bench.gauntlet_table", "bench.claims", "bench.eps_sections", "bench.matched", "models_zoo.paper_table",
+        "bench.gauntlet_table", "bench.claims", "bench.eps_sections", "bench.matched", "bench.retired", "models_zoo.paper_table",
     ),
     "apps": (
         "bench", "bench.__main__", "bench.cli", "bench.api", "bench.submit", "bench.compare", "bench.perf",
-        "bench.shard", "bench.run_zoo", "models_zoo.sweep", "models_zoo.validate",
+        "bench.shard", "bench.run_zoo", "models_zoo.sweep", "models_zoo.claim_sweep", "models_zoo.validate",
     ),
 }
 # What the report layer may import from below it: results, configuration and model cards, never a model run.

@@ -11,8 +11,8 @@ from report_fixtures import TEMPLATE, setup_dirs, write_card, write_result
 from bench import leaderboard as lb
 from bench.cli import main_job_cards
 from bench.errors import BenchError
-from bench.matched import load_stored, partition_stored
-from bench.retired import retired_ids, retired_stored
+from bench.matched import load_stored, partition_stored, retired_stored
+from bench.retired import retired_ids
 from models_zoo.cards import validate_card_data
 from models_zoo.zoo import list_cards
 
