@@ -187,7 +187,9 @@ def cmd_shard(args: argparse.Namespace) -> int:
 def main_job_cards(cards: list, dataset: str, all_seeds: bool = False) -> list:
     """The zoo entries `snnbench run` evaluates: those of ``dataset``, retired ones left out (bench.retired),
     one seed per family (the lowest) unless ``all_seeds``; sorted by id."""
-    cards = [c for c in cards if c.dataset == dataset and not c.data.get("retired")]
+    from bench.retired import retired_reason
+
+    cards = [c for c in cards if c.dataset == dataset and not retired_reason(c)]
     if not all_seeds:
         first: dict[str, object] = {}
         for c in sorted(cards, key=lambda c: (c.family, c.training["seed"], c.id)):
@@ -257,6 +259,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
+    from bench.retired import retired_reason
     from models_zoo.zoo import get_card, list_cards
 
     if args.zoo_command == "list":
@@ -265,7 +268,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         for c in cards:
             s = c.summary()
             print(f"{c.id:<34} {c.family:<18} {c.dataset:<9} {c.architecture:<8} {c.time_steps:>2} {s['neuron']:<6} {s['training_sg']:<14} {c.claimed_clean_acc:>6.2f}"
-                  + ("  (retired)" if c.data.get("retired") else ""))
+                  + ("  (retired)" if retired_reason(c) else ""))
         return 0
     if args.zoo_command == "show":
         card = get_card(args.model)

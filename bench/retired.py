@@ -29,6 +29,15 @@ def retired_ids(cards: dict[str, Any] | None = None) -> dict[str, str]:
     return {cid: r for cid, c in cards.items() if (r := retired_reason(c))}
 
 
+def _by_reason(retired: list, reasons: dict[str, str] | None) -> dict[str, list]:
+    """Retired results grouped by their entry's reason (seeds of one recipe share it)."""
+    reasons = retired_ids() if reasons is None else reasons
+    groups: dict[str, list] = {}
+    for s in retired:
+        groups.setdefault(reasons.get(s.model_id, "retired"), []).append(s)
+    return groups
+
+
 def retired_section(retired: list, reasons: dict[str, str] | None = None, stale_paths: set[Path] | None = None) -> list[str]:
     """Markdown lines: each retired entry's reason (grouped when several seeds share it) and its stored results,
     not ranked. A result whose path is in ``stale_paths`` (attacked in the pre-fix class-sorted order,
@@ -36,10 +45,7 @@ def retired_section(retired: list, reasons: dict[str, str] | None = None, stale_
     stale_paths = stale_paths or set()
     if not retired:
         return []
-    reasons = retired_ids() if reasons is None else reasons
-    by_reason: dict[str, list] = {}
-    for s in retired:
-        by_reason.setdefault(reasons.get(s.model_id, "retired"), []).append(s)
+    by_reason = _by_reason(retired, reasons)
     models = {s.model_id for s in retired}
     lines = ["", "## Retired entries", "",
              f"{len(models)} zoo entr{'y' if len(models) == 1 else 'ies'} replaced by newer recipes (the card's "
@@ -68,12 +74,9 @@ def retired_html(retired: list, reasons: dict[str, str] | None = None) -> str:
 
     if not retired:
         return ""
-    reasons = retired_ids() if reasons is None else reasons
-    by_reason: dict[str, set[str]] = {}
-    for s in retired:
-        by_reason.setdefault(reasons.get(s.model_id, "retired"), set()).add(s.model_id)
-    items = "".join(f"<li><strong>{_h.escape(', '.join(sorted(ids)))}</strong>: {_h.escape(reason)}</li>\n"
-                    for reason, ids in sorted(by_reason.items(), key=lambda kv: min(kv[1])))
+    groups = sorted(_by_reason(retired, reasons).items(), key=lambda kv: min(x.model_id for x in kv[1]))
+    items = "".join(f"<li><strong>{_h.escape(', '.join(sorted({x.model_id for x in group})))}</strong>: {_h.escape(reason)}</li>\n"
+                    for reason, group in groups)
     return ('<section class="retired" id="retired">\n<h2>Retired entries</h2>\n'
             '<p class="legend">Replaced by newer recipes; never ranked, paired or plotted. Their stored results: '
             '<a href="leaderboard.md#retired-entries">leaderboard.md</a>.</p>\n'
