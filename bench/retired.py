@@ -14,11 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from models_zoo.cards import retired_reason
 
-def retired_reason(card: Any) -> str | None:
-    """The card's ``retired`` text, or None for an active entry."""
-    reason = card.data.get("retired")
-    return str(reason) if reason else None
+__all__ = ["retired_reason", "retired_ids", "retired_section", "retired_html"]
 
 
 def retired_ids(cards: dict[str, Any] | None = None) -> dict[str, str]:

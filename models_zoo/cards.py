@@ -131,6 +131,15 @@ class ModelCard:
         }
 
 
+def retired_reason(card: Any) -> str | None:
+    """The card's ``retired`` text (why it was retired and what replaces it), or None for an active entry.
+
+    A retired card still loads and evaluates; its results are listed, never ranked (:mod:`bench.retired`).
+    """
+    reason = card.data.get("retired")
+    return str(reason) if reason else None
+
+
 def _check_table(where: str, table: dict[str, Any], schema: dict[str, tuple[tuple[type, ...], bool]]) -> None:
     for key, (types, required) in schema.items():
         if key not in table:
