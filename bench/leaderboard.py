@@ -49,10 +49,10 @@ def render_all(results_root: Path | None = None, include_subsets: bool = False) 
     from bench.store import load_analyses
     from bench.gauntlet_table import render_gauntlet
     from bench.html import render_html
-    from bench.matched import _partition, is_stale_order, matched_cells, zoo_cards
+    from bench.matched import partition_all, is_stale_order, matched_cells, zoo_cards
     from bench.retired import retired_html, retired_ids, retired_section
 
-    stored, stale, retired = _partition(results_root)
+    stored, stale, retired = partition_all(results_root)
     results = [s.result for s in stored]
     cards = zoo_cards()
     claims = cl.load_claims()

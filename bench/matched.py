@@ -79,15 +79,15 @@ def partition_stored(root: Path | None = None) -> tuple[list[Stored], list[Store
     list it for a re-run instead of ranking it. Results of retired zoo entries (a card's ``retired``) are in
     neither list: :func:`retired_stored` returns them.
     """
-    return _partition(root)[:2]
+    return partition_all(root)[:2]
 
 
 def retired_stored(root: Path | None = None) -> list[Stored]:
     """The stored results of retired zoo entries (:mod:`bench.retired`), sorted by path."""
-    return _partition(root)[2]
+    return partition_all(root)[2]
 
 
-def _partition(root: Path | None = None) -> tuple[list[Stored], list[Stored], list[Stored]]:
+def partition_all(root: Path | None = None) -> tuple[list[Stored], list[Stored], list[Stored]]:
     """(current, stale, retired) results under ``root``; see :func:`partition_stored`."""
     from bench.retired import retired_ids
 
