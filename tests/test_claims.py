@@ -251,3 +251,24 @@ def test_a_paper_result_at_another_eps_is_never_shown_as_this_budgets(tmp_path, 
     assert sorted(by_eps) == [0.1, 0.2]
     assert by_eps[0.1].paper is not None and by_eps[0.1].paper.eps == pytest.approx(0.1)
     assert by_eps[0.2].paper is None and by_eps[0.2].verdict == "holds"  # standard decides alone
+
+
+def test_summary_marks_a_defense_more_than_three_clean_points_below_its_baseline(tmp_path, monkeypatch):
+    _, results = _zoo(tmp_path, monkeypatch)
+    b, h = outcomes(100, both=40, head_only=20, base_only=1)
+    clean_b = np.ones(100, dtype=bool)
+    clean_h = clean_b.copy()
+    lose = np.flatnonzero(h == 0)[:8]
+    clean_h[lose] = False  # 8 points lower clean accuracy, robust outcomes unchanged
+    write_result(results, "base-s0", b, clean=clean_b)
+    write_result(results, "def-s0", h, clean=clean_h)
+    claims, audits = cl.audit(load_stored(results))
+    (row,) = audits[0].rows
+    assert row.reference.paired.clean_delta == pytest.approx(-8.0)
+    assert cl.clean_cell(row) == ("-8.00 (outside -3)", pytest.approx(-8.0))
+    md = cl.render_markdown(claims, audits)
+    assert "| -8.00 (outside -3) |" in md and "within 3 points" in md
+    # within the rule: the number alone
+    write_result(results, "def-s0", h, clean=np.ones(100, dtype=bool))
+    (row,) = cl.audit(load_stored(results))[1][0].rows
+    assert cl.clean_cell(row)[0] == "+0.00"
