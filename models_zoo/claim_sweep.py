@@ -127,6 +127,21 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The committed rows updated by the freshly summarised ones, keyed by (sweep, point, preset, eps, n).
+
+    The sweep models and their results live in models_zoo/sweeps/ (not committed), so on a fresh clone
+    ``summarise`` finds nothing: a stored row is kept unless a new result for the same key replaces it, so
+    ``--table`` never erases measured rows.
+    """
+    def key(r: dict[str, Any]) -> tuple:
+        return (r["sweep"], r["id"], r["preset"], float(r["eps"]), int(r["n"]))
+
+    merged = {key(r): r for r in old}
+    merged.update({key(r): r for r in new})
+    return list(merged.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sweeps", nargs="*", help=f"sweep names: {', '.join(SWEEPS)}")
@@ -150,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 for eps in spec["eps"]:
                     evaluate(card, spec["preset"], eps, spec["limit"])
     old = json.loads(SUMMARY.read_text()) if SUMMARY.is_file() else []
-    rows = [r for r in old if r["sweep"] not in names] + [r for n in names for r in summarise(n)]
+    rows = merge_rows(old, [r for n in names for r in summarise(n)])
     SUMMARY.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
     print(table(rows))
     return 0

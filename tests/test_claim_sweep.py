@@ -42,3 +42,24 @@ def test_summary_pairs_sweep_point_with_matched_baseline(tmp_path, monkeypatch):
 def test_unknown_sweep_is_one_clear_error(capsys):
     assert cs.main(["nope"]) == 2
     assert "unknown sweep 'nope'" in capsys.readouterr().err
+
+
+def test_table_on_a_fresh_clone_keeps_the_committed_rows(tmp_path, monkeypatch):
+    """Regression: ``--table`` without models_zoo/sweeps/ (never committed) used to overwrite the summary with []."""
+    import json
+
+    setup_dirs(tmp_path, monkeypatch)
+    monkeypatch.setattr(cs, "SWEEP_DIR", tmp_path / "sweeps")  # absent, as on a fresh clone
+    summary = tmp_path / "claim_sweeps.json"
+    stored = [dict(sweep="sr-if", id="sr-if-srlambda0.01-mnist5k-s0", overrides={"sr_lambda": 0.01}, preset="paper-sr",
+                   eps=0.1, n=500, clean=94.2, robust=80.0, baseline="b", base_clean=95.2, base_robust=46.2,
+                   delta=33.8, p=1e-9, ci=[29.0, 38.0])]
+    summary.write_text(json.dumps(stored))
+    monkeypatch.setattr(cs, "SUMMARY", summary)
+    assert cs.main(["--table"]) == 0
+    assert json.loads(summary.read_text()) == stored
+    # a fresh result for the same key replaces the stored row; a new key is added
+    newer = dict(stored[0], robust=81.0)
+    other = dict(stored[0], eps=0.05)
+    merged = cs.merge_rows(stored, [newer, other])
+    assert len(merged) == 2 and newer in merged and other in merged
